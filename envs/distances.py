@@ -1,0 +1,33 @@
+"""Distance matrices from coordinates, with the rounding conventions of the benchmark sets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Rounding = Literal["exact", "round", "dimacs"]
+
+
+def euclidean(coords: np.ndarray, rounding: Rounding = "exact") -> np.ndarray:
+    """Pairwise Euclidean distances.
+
+    `round` is CVRPLIB's convention (nearest integer, used by the X set);
+    `dimacs` truncates to one decimal, as the DIMACS challenge did for Solomon.
+    """
+    c = np.asarray(coords, dtype=np.float64)
+    d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
+    if rounding == "round":
+        return np.round(d)
+    if rounding == "dimacs":
+        return np.floor(d * 10.0) / 10.0
+    return d
+
+
+def haversine(lonlat: np.ndarray) -> np.ndarray:
+    """Great-circle distances in metres between (lon, lat) points."""
+    lon, lat = np.radians(np.asarray(lonlat, dtype=np.float64)).T
+    dlat = lat[:, None] - lat[None, :]
+    dlon = lon[:, None] - lon[None, :]
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
+    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

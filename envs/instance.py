@@ -1,0 +1,237 @@
+"""The one problem model shared by every loader and solver.
+
+Node 0 is the depot, nodes 1..n are clients. Every feature has a neutral
+value, so a plain CVRP is an Instance whose optional fields are left alone.
+Validation happens here, once, so that loaders stay thin and every solver
+can trust what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from envs.errors import InstanceError
+
+INF = float("inf")
+
+# Names returned by Instance.features(); solvers declare which they honour.
+FEATURES = (
+    "asymmetric",  # distance or duration matrix not symmetric
+    "time_windows",  # some window narrower than [0, inf)
+    "service_times",
+    "backhauls",  # pickup demands brought back to the depot
+    "open_routes",  # vehicles do not return to the depot
+    "duration_limits",  # a vehicle type with a finite max route duration
+    "distance_limits",  # a vehicle type with a finite max route distance
+    "heterogeneous_fleet",  # more than one vehicle type
+    "fleet_limit",  # a vehicle type with a limited count
+    "fixed_costs",  # per-vehicle fixed cost or non-unit distance cost
+    "profiles",  # per-client allowed masks or preferences
+    "stochastic",  # a travel-time model on top of the duration matrix
+)
+
+
+@dataclass
+class VehicleType:
+    """A kind of vehicle in the fleet. `count=None` means as many as needed."""
+
+    capacity: float
+    count: int | None = None
+    fixed_cost: float = 0.0
+    unit_cost: float = 1.0  # cost per unit of distance
+    max_duration: float = INF
+    max_distance: float = INF
+    allowed: np.ndarray | None = None  # (n+1,) bool: clients this type may serve
+    preference: np.ndarray | None = None  # (n+1,) float: preference per client
+    name: str = ""
+
+
+@dataclass
+class Instance:
+    """A vehicle routing problem: one depot (node 0), clients 1..n, a fleet."""
+
+    distance: np.ndarray  # (n+1, n+1), may be asymmetric
+    demand: np.ndarray  # (n+1,) linehaul (delivery) demand, depot 0
+    fleet: list[VehicleType]
+    name: str = "instance"
+    coords: np.ndarray | None = None  # (n+1, 2) planar x/y or (lon, lat)
+    coord_system: Literal["xy", "lonlat"] = "xy"
+    duration: np.ndarray | None = None  # (n+1, n+1); defaults to distance
+    backhaul: np.ndarray | None = None  # (n+1,) pickup demand
+    backhaul_mode: Literal["linehaul_first", "mixed"] = "linehaul_first"
+    time_windows: np.ndarray | None = None  # (n+1, 2) [earliest, latest] start of service
+    service: np.ndarray | None = None  # (n+1,) service durations
+    open_routes: bool = False
+    travel_model: dict | None = None  # stochastic travel-time parameters
+    ids: list = field(default_factory=list)  # user-facing names, index-aligned with nodes
+    best_known: float | None = None
+    integer_demands: bool = True  # demand given in whole units
+
+    def __post_init__(self) -> None:
+        self.distance = _matrix(self.distance, "distance")
+        n1 = self.distance.shape[0]
+        if n1 < 2:
+            raise InstanceError(f"{self.name}: an instance needs a depot and at least one client")
+        self.duration = (
+            self.distance.copy() if self.duration is None else _matrix(self.duration, "duration")
+        )
+        if self.duration.shape != self.distance.shape:
+            raise InstanceError(
+                f"{self.name}: duration matrix is {self.duration.shape[0]}x{self.duration.shape[1]}"
+                f" but distance matrix is {n1}x{n1}"
+            )
+        if self.coords is not None:
+            self.coords = np.asarray(self.coords, dtype=np.float64)
+            if self.coords.shape != (n1, 2):
+                raise InstanceError(
+                    f"{self.name}: expected {n1} coordinate pairs, got shape {self.coords.shape}"
+                )
+            if not np.isfinite(self.coords).all():
+                bad = int(np.where(~np.isfinite(self.coords).all(axis=1))[0][0])
+                raise InstanceError(f"{self.name}: {self._label(bad)} has a NaN or infinite coordinate")
+        self.demand = self._node_vector(self.demand, "demand")
+        self.backhaul = self._node_vector(
+            np.zeros(n1) if self.backhaul is None else self.backhaul, "backhaul"
+        )
+        self.service = self._node_vector(
+            np.zeros(n1) if self.service is None else self.service, "service", integer=False
+        )
+        if self.time_windows is None:
+            self.time_windows = np.tile([0.0, INF], (n1, 1))
+        self.time_windows = np.asarray(self.time_windows, dtype=np.float64)
+        if self.time_windows.shape != (n1, 2):
+            raise InstanceError(f"{self.name}: time windows must have shape ({n1}, 2)")
+        if np.isnan(self.time_windows).any():
+            raise InstanceError(f"{self.name}: a time window is NaN")
+        late = np.where(self.time_windows[:, 0] > self.time_windows[:, 1])[0]
+        if late.size:
+            raise InstanceError(f"{self.name}: {self._label(int(late[0]))} has a time window that closes before it opens")
+        if not self.ids:
+            self.ids = list(range(n1))
+        if len(self.ids) != n1:
+            raise InstanceError(f"{self.name}: {len(self.ids)} ids for {n1} nodes")
+        if len(set(map(str, self.ids))) != n1:
+            raise InstanceError(f"{self.name}: node ids are not unique")
+        self._check_fleet()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_clients(self) -> int:
+        return self.distance.shape[0] - 1
+
+    @property
+    def num_nodes(self) -> int:
+        return self.distance.shape[0]
+
+    @property
+    def max_capacity(self) -> float:
+        return max(v.capacity for v in self.fleet)
+
+    def _label(self, node: int) -> str:
+        ident = self.ids[node] if self.ids and node < len(self.ids) else node
+        return "the depot" if node == 0 else f"client {ident!r}"
+
+    def _node_vector(self, values, what: str, integer: bool | None = None) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        if arr.shape != (self.num_nodes,):
+            raise InstanceError(f"{self.name}: {what} has {arr.size} entries for {self.num_nodes} nodes")
+        bad = np.where(~np.isfinite(arr) | (arr < 0))[0]
+        if bad.size:
+            raise InstanceError(
+                f"{self.name}: {what} of {self._label(int(bad[0]))} is {arr[bad[0]]}; it must be finite and non-negative"
+            )
+        if (self.integer_demands if integer is None else integer) and not np.all(arr == np.round(arr)):
+            bad = int(np.where(arr != np.round(arr))[0][0])
+            raise InstanceError(f"{self.name}: {what} of {self._label(bad)} is {arr[bad]}; it must be a whole number")
+        return arr
+
+    def _check_fleet(self) -> None:
+        if not self.fleet:
+            raise InstanceError(f"{self.name}: the fleet is empty")
+        n1 = self.num_nodes
+        for k, v in enumerate(self.fleet):
+            label = v.name or f"vehicle type {k}"
+            if not (np.isfinite(v.capacity) and v.capacity > 0):
+                raise InstanceError(f"{self.name}: {label} needs a positive capacity, got {v.capacity}")
+            if v.count is not None and (int(v.count) != v.count or v.count < 1):
+                raise InstanceError(f"{self.name}: {label} count must be a positive whole number, got {v.count}")
+            for attr in ("allowed", "preference"):
+                arr = getattr(v, attr)
+                if arr is not None:
+                    arr = np.asarray(arr, dtype=bool if attr == "allowed" else np.float64)
+                    if arr.shape != (n1,):
+                        raise InstanceError(f"{self.name}: {label} {attr} must have {n1} entries")
+                    setattr(v, attr, arr)
+        load = np.maximum(self.demand, self.backhaul)
+        for i in range(1, n1):
+            fits = [
+                v.capacity >= load[i] and (v.allowed is None or v.allowed[i]) for v in self.fleet
+            ]
+            if not any(fits):
+                raise InstanceError(
+                    f"{self.name}: {self._label(i)} has demand {load[i]:g}, more than any vehicle that may serve it can carry"
+                    f" (largest capacity {self.max_capacity:g})"
+                )
+
+    def features(self) -> frozenset[str]:
+        """The non-neutral features of this instance (see FEATURES)."""
+        f = set()
+        if not (np.array_equal(self.distance, self.distance.T) and np.array_equal(self.duration, self.duration.T)):
+            f.add("asymmetric")
+        if np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1])):
+            f.add("time_windows")
+        if np.any(self.service > 0):
+            f.add("service_times")
+        if np.any(self.backhaul > 0):
+            f.add("backhauls")
+        if self.open_routes:
+            f.add("open_routes")
+        if any(np.isfinite(v.max_duration) for v in self.fleet):
+            f.add("duration_limits")
+        if any(np.isfinite(v.max_distance) for v in self.fleet):
+            f.add("distance_limits")
+        if len(self.fleet) > 1:
+            f.add("heterogeneous_fleet")
+        if any(v.count is not None for v in self.fleet):
+            f.add("fleet_limit")
+        if any(v.fixed_cost != 0 or v.unit_cost != 1 for v in self.fleet):
+            f.add("fixed_costs")
+        if any(v.allowed is not None or v.preference is not None for v in self.fleet):
+            f.add("profiles")
+        if self.travel_model is not None:
+            f.add("stochastic")
+        return frozenset(f)
+
+
+def require_features(instance: Instance, supported: set[str] | frozenset[str], solver: str) -> None:
+    """Refuse, with one line naming them, the features a solver cannot honour."""
+    missing = sorted(instance.features() - set(supported))
+    if missing:
+        from envs.errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(
+            f"solver '{solver}' cannot handle {', '.join(missing)} (instance {instance.name})"
+        )
+
+
+def _matrix(values, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise InstanceError(f"{what} matrix is ragged or not numeric") from None
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise InstanceError(f"{what} matrix must be square, got shape {arr.shape}")
+    if np.isnan(arr).any():
+        i, j = np.argwhere(np.isnan(arr))[0]
+        raise InstanceError(f"{what} matrix entry [{i}][{j}] is NaN")
+    if (arr < 0).any():
+        i, j = np.argwhere(arr < 0)[0]
+        raise InstanceError(f"{what} matrix entry [{i}][{j}] is negative")
+    off = ~np.eye(arr.shape[0], dtype=bool)
+    if np.isinf(arr[off]).any():
+        i, j = np.argwhere(np.isinf(arr) & off)[0]
+        raise InstanceError(f"{what} matrix: node {j} cannot be reached from node {i}")
+    return arr
