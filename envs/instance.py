@@ -167,10 +167,10 @@ class Instance:
                     setattr(v, attr, arr)
         load = np.maximum(self.demand, self.backhaul)
         for i in range(1, n1):
-            fits = [
-                v.capacity >= load[i] and (v.allowed is None or v.allowed[i]) for v in self.fleet
-            ]
-            if not any(fits):
+            may_serve = [v for v in self.fleet if v.allowed is None or v.allowed[i]]
+            if not may_serve:
+                raise InstanceError(f"{self.name}: no vehicle type is allowed to serve {self._label(i)}")
+            if not any(v.capacity >= load[i] for v in may_serve):
                 raise InstanceError(
                     f"{self.name}: {self._label(i)} has demand {load[i]:g}, more than any vehicle that may serve it can carry"
                     f" (largest capacity {self.max_capacity:g})"

@@ -21,7 +21,7 @@ class Solution:
     meta: dict = field(default_factory=dict)  # solver-specific facts (iterations, seeds, ...)
 
     @classmethod
-    def from_giant_tour(cls, tour, solver: str, **kw) -> "Solution":
+    def from_giant_tour(cls, tour, solver: str, **kw) -> Solution:
         """Split a node sequence where it passes the depot (0) into routes."""
         routes, cur = [], []
         for node in tour:

@@ -1,0 +1,23 @@
+"""Batched sampling of training data as tensors (the RL environment's generator).
+
+Same distribution as envs.generators.uniform_instance, drawn directly as
+normalised tensors so that a training epoch needs no Python loop.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from envs.generators import capacity_for
+
+
+def uniform_batch(batch_size: int, num_clients: int, generator: torch.Generator | None = None) -> dict:
+    """Depot and clients uniform in the unit square, demand uniform in 1..9, Euclidean costs."""
+    locs = torch.rand(batch_size, num_clients + 1, 2, generator=generator)
+    demand = torch.randint(1, 10, (batch_size, num_clients + 1), generator=generator).float()
+    demand[:, 0] = 0
+    return {
+        "locs": locs,
+        "demand": demand / capacity_for(num_clients),
+        "dist": torch.cdist(locs, locs),
+    }

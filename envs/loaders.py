@@ -1,0 +1,42 @@
+"""One entry point for instance files: `load_instance(path)` picks the reader by extension.
+
+Every failure, whatever the format, becomes an `InstanceError` whose message
+is one line naming the file and the problem; callers never see a parser's
+traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envs.errors import InstanceError
+from envs.instance import Instance
+from envs.json_format import load_instance_json
+from envs.vrplib_format import load_vrplib
+
+READERS = {".json": load_instance_json, ".vrp": load_vrplib, ".txt": load_vrplib}
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read an instance: `.json` (city.json format), `.vrp` (VRPLIB) or `.txt` (Solomon or VRPLIB)."""
+    path = Path(path)
+    if not path.exists():
+        raise InstanceError(f"file not found: {path}")
+    if path.is_dir():
+        raise InstanceError(f"{path}: is a directory, not an instance file")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        kinds = ", ".join(READERS)
+        raise InstanceError(
+            f"{path.name}: unknown file type {path.suffix or '(no extension)'!r}; expected one of {kinds}"
+        )
+    try:
+        return reader(path)
+    except InstanceError as err:
+        raise InstanceError(_one_line(str(err))) from None
+    except (OSError, ValueError, TypeError, KeyError, IndexError, UnicodeError) as err:
+        raise InstanceError(f"{path.name}: {_one_line(str(err)) or type(err).__name__}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

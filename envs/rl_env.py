@@ -1,0 +1,74 @@
+"""The batched CVRP environment on rl4co's environment base (training side).
+
+Transitions, masks and rewards come from envs.cvrp_dynamics, the same code
+the policy decodes with at inference, and costs are read from the `dist`
+matrix of each instance, so asymmetric road matrices work unchanged.
+Importing this module pulls in rl4co/tensordict (seconds): keep it out of the
+inference path.
+"""
+
+from __future__ import annotations
+
+import torch
+from rl4co.envs.common.base import RL4COEnvBase
+from rl4co.envs.common.utils import Generator
+from tensordict import TensorDict
+
+from envs import cvrp_dynamics as dyn
+from envs.batch_sampling import uniform_batch
+
+
+class UniformCVRPGenerator(Generator):
+    def __init__(self, num_clients: int = 100):
+        super().__init__(num_clients=num_clients)
+        self.num_clients = num_clients
+
+    def _generate(self, batch_size) -> TensorDict:
+        (b,) = batch_size
+        return TensorDict(uniform_batch(b, self.num_clients), batch_size=[b])
+
+
+class CVRPEnv(RL4COEnvBase):
+    """State fields are (B, S, ...) for S parallel rollouts per instance."""
+
+    name = "nco_cvrp"
+
+    def __init__(self, generator: Generator | None = None, num_rollouts: int = 1, **kwargs):
+        kwargs.setdefault("check_solution", False)
+        super().__init__(**kwargs)
+        self.generator = generator or UniformCVRPGenerator()
+        self.num_rollouts = num_rollouts
+
+    def _reset(self, td: TensorDict | None = None, batch_size=None) -> TensorDict:
+        state = self._observe(dyn.reset(td, self.num_rollouts))
+        return TensorDict({**td, **state}, batch_size=td.batch_size, device=td.device)
+
+    def _step(self, td: TensorDict) -> TensorDict:
+        state = self._observe(dyn.step(td, td["action"]))
+        state["reward"] = torch.zeros_like(state["used"])
+        td.update(state)
+        return td
+
+    @staticmethod
+    def _observe(state: dict) -> dict:
+        """Add the mask and completion flags: `rollout_done` (B, S), and `done` (B,) once all rollouts are."""
+        state["action_mask"] = dyn.action_mask(state)
+        state["rollout_done"] = dyn.done(state)
+        state["done"] = state["rollout_done"].all(-1)
+        return state
+
+    def get_action_mask(self, td: TensorDict) -> torch.Tensor:
+        return dyn.action_mask(td)
+
+    def _get_reward(self, td: TensorDict, actions: torch.Tensor) -> torch.Tensor:
+        """Negative tour length, (B, S), for actions (B, S, T)."""
+        return -dyn.tour_cost(td["dist"], actions)
+
+    def check_solution_validity(self, td: TensorDict, actions: torch.Tensor) -> None:
+        dyn.validate(td, actions)
+
+    def _make_spec(self, td_params: TensorDict = None):
+        pass  # specs are optional in rl4co; our state shapes depend on S
+
+    def _set_seed(self, seed: int | None):
+        self.rng = torch.manual_seed(seed)

@@ -1,0 +1,64 @@
+"""Checkpoints: a plain state_dict (`NAME.pt`) beside a JSON of the model's configuration (`NAME.json`).
+
+They load with `torch.load(..., weights_only=True)`; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from envs.errors import CheckpointError
+from nco.policy import AttentionPolicy, PolicyConfig
+
+FORMAT = "nco-checkpoint/1"
+PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
+
+
+def save_checkpoint(policy: AttentionPolicy, path: str | Path, meta: dict | None = None) -> Path:
+    path = Path(path).with_suffix(".pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, path)
+    info = {"format": FORMAT, "policy": "attention", "config": policy.cfg.to_dict(), **(meta or {})}
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return path
+
+
+def read_checkpoint_info(path: str | Path) -> dict:
+    path = Path(path).with_suffix(".pt")
+    meta = path.with_suffix(".json")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not meta.exists():
+        raise CheckpointError(f"checkpoint {path} has no configuration file {meta.name} beside it")
+    try:
+        info = json.loads(meta.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint configuration {meta} is not valid JSON: {e}") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise CheckpointError(f"{meta} is not an nco checkpoint configuration (expected format {FORMAT})")
+    return info
+
+
+def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple[AttentionPolicy, dict]:
+    """Load a policy in eval mode and its info dict; CheckpointError on any mismatch."""
+    path = Path(path or DEFAULT_CHECKPOINT).with_suffix(".pt")
+    info = read_checkpoint_info(path)
+    try:
+        cfg = PolicyConfig(**info["config"])
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path}: bad model configuration ({e})") from None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt files
+        raise CheckpointError(f"checkpoint {path} cannot be read: {str(e).splitlines()[0]}") from None
+    policy = AttentionPolicy(cfg)
+    try:
+        policy.load_state_dict(state)
+    except (RuntimeError, AttributeError) as e:
+        first = str(e).replace("\n", " ").replace("\t", "")[:200]
+        raise CheckpointError(f"checkpoint {path} does not match its configuration: {first}") from None
+    return policy.to(device).eval(), info

@@ -1,0 +1,245 @@
+"""`nco` command line: solve, check, train.
+
+Bad input ends in one line `error: ...` on stderr and exit status 2, never a
+traceback (set NCO_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from envs.errors import NcoError
+from nco.solve import SOLVERS, SolveOptions, solve_and_check
+
+INSTANCE_SUFFIXES = (".json", ".vrp", ".txt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NcoError as e:
+        return fail(str(e))
+    except KeyboardInterrupt:
+        return fail("interrupted", code=130)
+    except Exception as e:  # noqa: BLE001 - the CLI promises one line, not a traceback
+        if os.environ.get("NCO_DEBUG"):
+            raise
+        return fail(f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (NCO_DEBUG=1 shows more)")
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nco", description="Neural vehicle routing: solve, check and train.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
+    s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
+    s.add_argument("--solver", choices=SOLVERS, default="nco", help="nco (trained policy), ortools or pyvrp")
+    s.add_argument("--time-limit", type=float, default=5.0, help="seconds of search for ortools/pyvrp (default 5)")
+    s.add_argument("--checkpoint", help="policy checkpoint (.pt with its .json); default: the shipped one")
+    s.add_argument("--starts", type=int, default=100, help="POMO starts for nco (0 = single greedy rollout)")
+    s.add_argument("--augment", type=int, choices=(1, 2, 4, 8), default=8, help="symmetric views for nco")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--output", help="solution JSON file (a folder when solving a folder)")
+    s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
+    s.add_argument("--workers", type=int, default=0, help="processes for a folder (default: one per core)")
+    s.add_argument("--quiet", action="store_true", help="print only the one-line summary")
+    s.set_defaults(func=cmd_solve)
+
+    c = sub.add_parser("check", help="check a solution JSON against its instance and print its cost")
+    c.add_argument("--instance", required=True)
+    c.add_argument("--solution", required=True)
+    c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser("train", help="train or fine-tune a CVRP policy (REINFORCE + POMO baseline, Lightning)")
+    t.add_argument("--size", type=int, default=100, help="clients per training instance")
+    t.add_argument("--distribution", choices=("uniform",), default="uniform")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
+    t.add_argument("--val-size", type=int, default=256)
+    t.add_argument("--starts", type=int, default=0, help="POMO starts per instance (0 = one per client)")
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--layers", type=int, default=6, help="encoder layers")
+    t.add_argument("--embed-dim", type=int, default=128)
+    t.add_argument("--out", default="runs/cvrp", help="run folder: best.pt/last.pt (+ .json), logs, Lightning ckpts")
+    t.add_argument("--init-from", help="nco checkpoint to start from (fine-tuning)")
+    t.add_argument("--resume", help="Lightning checkpoint to resume exactly (e.g. RUN/lightning/last.ckpt)")
+    t.add_argument("--accelerator", default="auto", help="auto, cpu, gpu")
+    t.add_argument("--devices", default="auto", help="number of devices or 'auto' (DDP across several GPUs)")
+    t.add_argument("--nodes", type=int, default=1, help="machines for multi-node DDP")
+    t.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv")
+    t.add_argument("--max-time", help="wall-clock cap DD:HH:MM:SS")
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+# ---------------------------------------------------------------------- solve
+def options(args) -> SolveOptions:
+    return SolveOptions(
+        solver=args.solver,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        num_starts=args.starts or None,
+        num_augment=args.augment,
+    )
+
+
+def cmd_solve(args) -> int:
+    path = Path(args.instance)
+    if args.time_limit < 0:
+        raise NcoError("--time-limit must be zero or positive")
+    if path.is_dir():
+        return solve_folder(path, args)
+    from envs.loaders import load_instance
+
+    instance = load_instance(path)
+    solution, report = solve_and_check(instance, options(args))
+    write_outputs(instance, solution, report, args.output, args.plot)
+    print(summary(instance, solution, report, routes=not args.quiet))
+    return 0 if report.feasible else 1
+
+
+def write_outputs(instance, solution, report, output: str | None, plot: str | None) -> None:
+    if output:
+        from envs.json_format import save_solution_json
+
+        save_solution_json(instance, solution, report, output)
+    if plot:
+        from nco.plot import plot_routes
+
+        plot_routes(instance, solution, report, plot)
+
+
+def summary(instance, solution, report, routes: bool = True) -> str:
+    total = solution.timings.get("total", sum(solution.timings.values()))
+    head = (
+        f"{instance.name}: {instance.num_clients} clients | solver {solution.solver} | cost {report.cost:.6g}"
+        f" | {report.num_routes} vehicles | {total:.3f} s | {'feasible' if report.feasible else 'INFEASIBLE'}"
+    )
+    if instance.best_known:
+        head += f" | gap {100 * (report.cost - instance.best_known) / instance.best_known:+.2f}% to best known"
+    lines = [head]
+    if routes:
+        ids = instance.ids
+        for k, (route, st) in enumerate(zip([r for r in solution.routes if r.visits], report.routes)):
+            veh = instance.fleet[route.vehicle_type]
+            stops = " ".join(str(ids[c]) for c in route.visits)
+            lines.append(
+                f"  route {k + 1:>3} [{veh.name or route.vehicle_type}] load {st.delivery:g}/{veh.capacity:g}"
+                f" dist {st.distance:.6g}: {stops}"
+            )
+        lines += [f"  violation: {v}" for v in report.violations]
+    return "\n".join(lines)
+
+
+def _solve_one(path: str, opts: SolveOptions, output: str | None, plot: str | None) -> tuple[str, str, bool]:
+    """Worker: solve one file; errors come back as text so the other files still finish."""
+    from envs.loaders import load_instance
+
+    try:
+        instance = load_instance(path)
+        solution, report = solve_and_check(instance, opts)
+        stem = Path(path).stem
+        write_outputs(
+            instance,
+            solution,
+            report,
+            str(Path(output) / f"{stem}.solution.json") if output else None,
+            str(Path(plot) / f"{stem}.png") if plot else None,
+        )
+        return path, summary(instance, solution, report, routes=False), report.feasible
+    except NcoError as e:
+        return path, f"error: {e}", False
+
+
+def solve_folder(folder: Path, args) -> int:
+    files = sorted(str(p) for p in folder.iterdir() if p.suffix in INSTANCE_SUFFIXES and p.is_file())
+    files = [f for f in files if not f.endswith(".solution.json")]
+    if not files:
+        raise NcoError(f"no instance files (*.json, *.vrp) in folder {folder}")
+    workers = args.workers or min(len(files), os.cpu_count() or 1)
+    opts = options(args)
+    started = time.perf_counter()
+    failed = 0
+    from tqdm import tqdm
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_solve_one, f, opts, args.output, args.plot) for f in files]
+        bar = tqdm(as_completed(futures), total=len(files), unit="instance", disable=None, file=sys.stderr)
+        results = []
+        for fut in bar:
+            path, line, ok = fut.result()
+            failed += not ok
+            results.append((path, line))
+    for _, line in sorted(results):
+        print(line)
+    print(f"{len(files)} instances, {len(files) - failed} feasible, {time.perf_counter() - started:.1f} s with {workers} workers")
+    return 0 if failed == 0 else 1
+
+
+# ---------------------------------------------------------------------- check
+def cmd_check(args) -> int:
+    from envs.checker import check
+    from envs.json_format import load_solution_json
+    from envs.loaders import load_instance
+
+    instance = load_instance(args.instance)
+    solution = load_solution_json(instance, args.solution)
+    report = check(instance, solution)
+    solution.timings.setdefault("total", 0.0)
+    print(summary(instance, solution, report))
+    return 0 if report.feasible else 1
+
+
+# ---------------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    from nco.policy import PolicyConfig
+
+    for flag, value in (("--init-from", args.init_from), ("--resume", args.resume)):
+        if value and not Path(value).exists():
+            raise NcoError(f"{flag}: checkpoint not found: {value}")
+    from nco.training import TrainConfig, train
+
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    cfg = TrainConfig(
+        num_clients=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        train_size=args.train_size,
+        val_size=args.val_size,
+        num_starts=args.starts or None,
+        lr=args.lr,
+        policy=PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim),
+        out_dir=args.out,
+        init_from=args.init_from,
+        resume=args.resume,
+        accelerator=args.accelerator,
+        devices=devices,
+        num_nodes=args.nodes,
+        logger=args.logger,
+        seed=args.seed,
+        progress_bar=not args.no_progress,
+        max_time=args.max_time,
+    )
+    result = train(cfg)
+    print(f"trained: validation cost {result['val_cost']:.4f}; checkpoint {result['best']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

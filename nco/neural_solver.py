@@ -1,0 +1,105 @@
+"""Neural construction: a trained policy turns an Instance into a Solution in one batched rollout.
+
+Planar features (coordinates scaled to the unit square, demand over capacity)
+feed the policy; the best rollout is chosen by its cost on the instance's own
+distance matrix, so asymmetric or road matrices are honoured in the choice.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from envs import cvrp_dynamics as dyn
+from envs.errors import UnsupportedFeatureError
+from envs.instance import Instance, require_features
+from envs.solution import Solution
+from nco.checkpoint import load_checkpoint
+from nco.policy import AttentionPolicy
+
+SUPPORTED = frozenset({"asymmetric"})
+
+_CACHE: dict[str, tuple[AttentionPolicy, dict]] = {}
+
+
+def cached_policy(checkpoint: str | Path | None = None) -> tuple[AttentionPolicy, dict]:
+    """Load a checkpoint once per process (solving a folder reuses it)."""
+    key = str(checkpoint)
+    if key not in _CACHE:
+        _CACHE[key] = load_checkpoint(checkpoint)
+    return _CACHE[key]
+
+
+def planar(instance: Instance) -> np.ndarray:
+    """Coordinates as a planar picture in [0, 1]^2, aspect ratio kept (lon/lat projected locally)."""
+    if instance.coords is None:
+        raise UnsupportedFeatureError(
+            f"solver 'nco' needs coordinates and instance {instance.name} has only a matrix"
+        )
+    c = instance.coords.copy()
+    if instance.coord_system == "lonlat":
+        c[:, 0] *= np.cos(np.radians(c[:, 1].mean()))
+    c -= c.min(0)
+    span = c.max()
+    return c / span if span > 0 else c
+
+
+def instance_tensors(instance: Instance) -> dict[str, torch.Tensor]:
+    return {
+        "locs": torch.tensor(planar(instance), dtype=torch.float32)[None],
+        "demand": torch.tensor(instance.demand / instance.fleet[0].capacity, dtype=torch.float32)[None],
+        "dist": torch.tensor(instance.distance, dtype=torch.float64)[None],
+    }
+
+
+def solve(
+    instance: Instance,
+    checkpoint: str | Path | None = None,
+    num_starts: int | None = 100,
+    num_augment: int = 8,
+    decode: str = "greedy",
+    keep: int = 1,
+) -> Solution:
+    """Construct routes with the policy.
+
+    num_starts: POMO starts (capped at the number of clients; None or 0 = single
+    greedy rollout). num_augment: 1, 2, 4 or 8 symmetric views. keep: how many
+    distinct best rollouts to return (the first in `routes`, all in meta['pool']
+    as giant tours) for seeding a search.
+    """
+    require_features(instance, SUPPORTED, "nco")
+    policy, info = cached_policy(checkpoint)
+    started = time.perf_counter()
+    data = instance_tensors(instance)
+    n = instance.num_clients
+    starts = min(num_starts, n) if num_starts else None
+    with torch.inference_mode():
+        out = policy(data, num_starts=starts, num_augment=num_augment, decode=decode)
+    costs = dyn.tour_cost(data["dist"], out.actions)[0]  # (R,)
+    order = torch.argsort(costs)
+    tours = out.actions[0]
+    pool, seen = [], set()
+    for r in order.tolist():
+        key = tuple(np.trim_zeros(tours[r].numpy()).tolist())  # depot padding does not make a new solution
+        if key in seen:
+            continue
+        seen.add(key)
+        pool.append(tours[r].tolist())
+        if len(pool) >= keep:
+            break
+    elapsed = time.perf_counter() - started
+    sol = Solution.from_giant_tour(pool[0], solver="nco", timings={"construct": elapsed})
+    sol.meta = {
+        "checkpoint": str(checkpoint or "default"),
+        "rollouts": int(tours.shape[0]),
+        "num_starts": starts or 1,
+        "num_augment": num_augment,
+        "decode": decode,
+        "trained_on": info.get("trained_on"),
+    }
+    if keep > 1:
+        sol.meta["pool"] = pool
+    return sol

@@ -1,0 +1,40 @@
+"""A picture of the routes (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envs.checker import Report
+from envs.instance import Instance
+from envs.solution import Solution
+
+
+def plot_routes(instance: Instance, solution: Solution, report: Report, path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if instance.coords is None:
+        raise ValueError(f"instance {instance.name} has no coordinates to draw")
+    xy = instance.coords
+    fig, ax = plt.subplots(figsize=(8, 8))
+    cmap = plt.get_cmap("tab20")
+    for k, route in enumerate(solution.routes):
+        path_nodes = [0, *route.visits] + ([] if instance.open_routes else [0])
+        ax.plot(xy[path_nodes, 0], xy[path_nodes, 1], "-", lw=1.2, color=cmap(k % 20), alpha=0.9)
+    ax.scatter(xy[1:, 0], xy[1:, 1], s=12, c="black", zorder=3, label="clients")
+    ax.scatter(xy[:1, 0], xy[:1, 1], s=120, c="red", marker="s", zorder=4, label="depot")
+    state = "feasible" if report.feasible else "INFEASIBLE"
+    ax.set_title(f"{instance.name} · {solution.solver} · cost {report.cost:.6g} · {report.num_routes} routes · {state}")
+    if instance.coord_system == "lonlat":
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

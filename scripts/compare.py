@@ -1,0 +1,204 @@
+"""Compare nco with OR-Tools and PyVRP on shared instance sets; print a Markdown table, save a plot.
+
+    # 128 uniform CVRP100 instances (fixed seed); gap to PyVRP run for 10 s per instance
+    python scripts/compare.py uniform --count 128 --size 100 --time-limit 5 --reference-time 10
+    # the X instances shipped in data/x, gap to best known, by size bucket
+    python scripts/compare.py x --folder data/x --time-limit 5
+
+Every solution is validated by the checker; costs are the checker's. Solvers
+run side by side in worker processes (one core each). Results go to
+--out (results.csv, table.md, plot.png); reference runs are cached in
+reference.csv there and reused when the same instances are asked again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from envs.checker import check  # noqa: E402
+from envs.instance import Instance  # noqa: E402
+from nco.solve import SolveOptions, run_solver  # noqa: E402
+
+BUCKETS = ((100, 300), (300, 600), (600, 1001))
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker: fair to the single-threaded baselines
+
+
+def _run(instance: Instance, opts: SolveOptions) -> dict:
+    started = time.perf_counter()
+    solution = run_solver(instance, opts)
+    elapsed = time.perf_counter() - started
+    report = check(instance, solution)
+    if not report.feasible:
+        print(f"warning: {opts.solver} infeasible on {instance.name}: {report.violations[0]}", file=sys.stderr)
+    return {
+        "instance": instance.name,
+        "n": instance.num_clients,
+        "solver": label(opts),
+        "cost": report.cost,
+        "feasible": report.feasible,
+        "seconds": elapsed,
+    }
+
+
+def label(opts: SolveOptions) -> str:
+    if opts.solver == "nco":
+        return f"nco (starts {opts.num_starts or 1}, aug {opts.num_augment})"
+    return f"{opts.solver} ({opts.time_limit:g} s)"
+
+
+def run_all(instances: list[Instance], configs: list[SolveOptions], workers: int) -> list[dict]:
+    jobs = [(inst, opts) for opts in configs for inst in instances]
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        futures = [pool.submit(_run, inst, opts) for inst, opts in jobs]
+        for k, fut in enumerate(futures, 1):
+            rows.append(fut.result())
+            if k % max(1, len(jobs) // 20) == 0 or k == len(jobs):
+                print(f"  {k}/{len(jobs)} runs done", file=sys.stderr, flush=True)
+    return rows
+
+
+def reference_costs(instances: list[Instance], ref_time: float, out: Path, workers: int) -> dict[str, float]:
+    """Best known where the instance has one, else a long PyVRP run (cached in out/reference.csv)."""
+    ref = {i.name: i.best_known for i in instances if i.best_known}
+    todo = [i for i in instances if i.name not in ref]
+    cache = out / "reference.csv"
+    key = f"pyvrp ({ref_time:g} s)"
+    if cache.exists():
+        for r in csv.DictReader(cache.open()):
+            if r["solver"] == key:
+                ref.setdefault(r["instance"], float(r["cost"]))
+    todo = [i for i in todo if i.name not in ref]
+    if todo:
+        print(f"reference: PyVRP {ref_time:g} s on {len(todo)} instances", file=sys.stderr)
+        rows = run_all(todo, [SolveOptions(solver="pyvrp", time_limit=ref_time, seed=1)], workers)
+        write_csv(cache, rows, append=True)
+        ref.update({r["instance"]: r["cost"] for r in rows})
+    return ref
+
+
+def write_csv(path: Path, rows: list[dict], append: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not (append and path.exists())
+    with path.open("a" if append else "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
+def table(rows: list[dict], ref: dict[str, float], buckets: bool) -> str:
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    groups = [("all", lambda n: True)]
+    if buckets:
+        groups = [(f"{lo}–{hi - 1}", lambda n, lo=lo, hi=hi: lo <= n < hi) for lo, hi in BUCKETS]
+    lines = [
+        "| set | solver | instances | mean cost | mean gap % | feasible | mean time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for gname, member in groups:
+        for s in solvers:
+            sel = [r for r in rows if r["solver"] == s and member(r["n"])]
+            if not sel:
+                continue
+            gaps = [100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in sel]
+            lines.append(
+                f"| {gname} | {s} | {len(sel)} | {np.mean([r['cost'] for r in sel]):.4f} | {np.mean(gaps):.2f}"
+                f" | {sum(r['feasible'] for r in sel)}/{len(sel)} | {np.mean([r['seconds'] for r in sel]):.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in dict.fromkeys(r["solver"] for r in rows):
+        sel = [r for r in rows if r["solver"] == s]
+        gaps = [100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in sel]
+        ax.scatter(np.mean([r["seconds"] for r in sel]), np.mean(gaps), s=60, label=s)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean time per instance (s, log)")
+    ax.set_ylabel("mean gap to reference (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("set", choices=("uniform", "x"))
+    ap.add_argument("--count", type=int, default=128)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--folder", default="data/x")
+    ap.add_argument("--time-limit", type=float, default=5.0, help="seconds per instance for OR-Tools and PyVRP")
+    ap.add_argument("--reference-time", type=float, default=10.0, help="PyVRP seconds for the reference (uniform)")
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--starts", type=int, default=100)
+    ap.add_argument("--solvers", default="nco-greedy,nco,ortools,pyvrp")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    if args.set == "uniform":
+        from envs.generators import uniform_instances
+
+        instances = uniform_instances(args.size, args.count, args.seed)
+        title = f"{args.count} uniform CVRP{args.size} (seed {args.seed})"
+    else:
+        from envs.loaders import load_instance
+
+        files = sorted(Path(args.folder).glob("*.vrp"))
+        instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)
+        title = f"{len(instances)} X instances ({args.folder})"
+    out = Path(args.out or f"runs/bench/{args.set}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    configs = []
+    for s in args.solvers.split(","):
+        if s == "nco-greedy":
+            configs.append(SolveOptions(solver="nco", checkpoint=args.checkpoint, num_starts=None, num_augment=1))
+        elif s == "nco":
+            configs.append(SolveOptions(solver="nco", checkpoint=args.checkpoint, num_starts=args.starts, num_augment=8))
+        else:
+            configs.append(SolveOptions(solver=s, time_limit=args.time_limit, seed=0))
+    ref = reference_costs(instances, args.reference_time, out, args.workers)
+    rows = run_all(instances, configs, args.workers)
+    write_csv(out / "results.csv", rows)
+    md = table(rows, ref, buckets=args.set == "x")
+    ref_name = "best known" if args.set == "x" else f"PyVRP {args.reference_time:g} s"
+    header = (
+        f"{title}; gap to {ref_name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+        f" {args.workers} workers (one core each)"
+    )
+    (out / "table.md").write_text(header + "\n\n" + md + "\n")
+    plot(rows, ref, out / "plot.png", title)
+    print(header + "\n\n" + md)
+    print(f"\nwritten: {out}/results.csv, table.md, plot.png")
+
+
+if __name__ == "__main__":
+    main()
