@@ -1,0 +1,177 @@
+"""PyVRP (hybrid genetic search) baseline: Instance in, Solution out.
+
+`build_problem_data` turns an Instance into a `pyvrp.ProblemData` with the
+same node numbering (depot 0, clients 1..n) and vehicle types in fleet order,
+so that PyVRP routes map back one to one; it is the piece to reuse when
+seeding PyVRP's genetic algorithm with other solutions (`to_pyvrp_solution`
+converts a Solution for that).
+
+The data follows the checker's conventions (envs/checker.py): each vehicle
+type's shift opens with the depot and may not start later (start_late = 0
+after the shift to the depot's opening, see baselines/scaling.py), so route
+duration, waiting included, is the return time; `max_duration` is the shift
+duration and the depot's closing the shift's end.
+
+Allowed-client masks of vehicle profiles become PyVRP routing profiles: a
+vehicle type with a mask gets its own distance matrix in which every arc into
+a client it may not serve is longer than its distance limit, so a solution
+using one is infeasible. Profile preferences have no part in the checker's
+cost and are ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pyvrp
+from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
+from pyvrp.stop import MaxRuntime
+
+from baselines.scaling import IntegerData, integerize
+from envs.errors import NcoError
+from envs.instance import Instance, require_features
+from envs.solution import Route, Solution
+
+NAME = "pyvrp"
+SUPPORTED: frozenset[str] = frozenset(
+    {
+        "asymmetric",
+        "time_windows",
+        "service_times",
+        "duration_limits",
+        "distance_limits",
+        "heterogeneous_fleet",
+        "fleet_limit",
+        "fixed_costs",
+        "profiles",
+    }
+)
+
+
+def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:
+    """Run PyVRP's genetic algorithm for `time_limit` seconds with random seed `seed`.
+
+    `initial` is accepted for a uniform solver signature but not yet used:
+    PyVRP starts from its own random population (meta records
+    `initial_used: False`).
+
+    Raises UnsupportedFeatureError for features outside SUPPORTED, and NcoError
+    when PyVRP's best solution is infeasible.
+    """
+    require_features(instance, SUPPORTED, NAME)
+    t0 = time.perf_counter()
+    data, ints = build_problem_data(instance)
+    build_s = time.perf_counter() - t0
+    params = solve_params(data)
+    result = pyvrp.solve(
+        data, stop=MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False, params=params
+    )
+    elapsed = time.perf_counter() - t0
+    best = result.best
+    if not best.is_feasible():
+        raise NcoError(f"pyvrp found no feasible solution within {time_limit:g}s (instance {instance.name})")
+
+    routes = [Route([int(c) for c in r.visits()], int(r.vehicle_type())) for r in best.routes()]
+    objective = result.cost()
+    return Solution(
+        routes=routes,
+        solver=NAME,
+        timings={"solve": elapsed},
+        meta={
+            "objective": ints.to_cost(objective),
+            "objective_scaled": int(objective),
+            "feasible": bool(result.is_feasible()),
+            "num_iterations": int(result.num_iterations),
+            "scale": ints.describe(),
+            "build_s": build_s,
+            "time_limit": time_limit,
+            "seed": seed,
+            "initial_used": False,
+        },
+    )
+
+
+def build_problem_data(instance: Instance) -> tuple[pyvrp.ProblemData, IntegerData]:
+    """PyVRP data for `instance` (same node and vehicle-type numbering) and the integer scaling used."""
+    ints = integerize(instance)
+    n1 = instance.num_nodes
+    xy = instance.coords if instance.coords is not None else np.zeros((n1, 2))
+
+    depot = pyvrp.Depot(x=float(xy[0, 0]), y=float(xy[0, 1]), tw_early=0, tw_late=int(ints.tw_late[0]))
+    clients = [
+        pyvrp.Client(
+            x=float(xy[i, 0]),
+            y=float(xy[i, 1]),
+            delivery=[int(ints.demand[i])],
+            service_duration=int(ints.service[i]),
+            tw_early=int(ints.tw_early[i]),
+            tw_late=int(ints.tw_late[i]),
+            name=str(instance.ids[i]),
+        )
+        for i in range(1, n1)
+    ]
+
+    # Profile 0 is the plain matrix; each distinct allowed mask gets its own.
+    distances = [ints.distance]
+    profile_of_mask: dict[bytes, int] = {}
+    blocked = ints.distance_horizon + 1  # longer than any distance limit below
+    vehicle_types = []
+    for k, veh in enumerate(instance.fleet):
+        profile, max_distance = 0, ints.max_distance[k]
+        if veh.allowed is not None and not veh.allowed[1:].all():
+            key = veh.allowed.tobytes()
+            if key not in profile_of_mask:
+                matrix = ints.distance.copy()
+                matrix[:, ~veh.allowed] = blocked
+                matrix[:, 0] = ints.distance[:, 0]
+                np.fill_diagonal(matrix, 0)
+                profile_of_mask[key] = len(distances)
+                distances.append(matrix)
+            profile = profile_of_mask[key]
+        vehicle_types.append(
+            pyvrp.VehicleType(
+                num_available=ints.count[k],
+                capacity=[ints.capacity[k]],
+                fixed_cost=ints.fixed_cost[k],
+                tw_early=0,
+                tw_late=int(ints.tw_late[0]),
+                start_late=0,
+                shift_duration=ints.max_duration[k],
+                max_distance=max_distance,
+                unit_distance_cost=ints.unit_cost[k],
+                profile=profile,
+                name=veh.name or f"type{k}",
+            )
+        )
+    data = pyvrp.ProblemData(
+        clients=clients,
+        depots=[depot],
+        vehicle_types=vehicle_types,
+        distance_matrices=distances,
+        duration_matrices=[ints.duration] * len(distances),
+    )
+    return data, ints
+
+
+def solve_params(data: pyvrp.ProblemData) -> pyvrp.SolveParams:
+    """PyVRP's default parameters, with the penalty ceiling raised to fit the data's scale.
+
+    PyVRP caps its penalties at 1e5, which suits edge costs of 1e2-1e4; our
+    scaled data (baselines/scaling.py) reaches 1e5-1e6 per edge and more with
+    non-unit costs, where a capped penalty per unit of excess load is too cheap
+    to drive the search to feasibility. The ceiling is set to 1e4 times the
+    largest initial penalty PyVRP computes from the data, as for its usual data.
+    """
+    default = PenaltyParams()
+    initial = PenaltyManager.init_from(data, PenaltyParams(max_penalty=float("inf"))).penalties()
+    largest = max([*initial[0], initial[1], initial[2]])
+    penalty = replace(default, max_penalty=max(default.max_penalty, 1e4 * largest))
+    return pyvrp.SolveParams(penalty=penalty)
+
+
+def to_pyvrp_solution(data: pyvrp.ProblemData, solution: Solution) -> pyvrp.Solution:
+    """`solution` as a PyVRP solution over `data` from build_problem_data (same numbering)."""
+    routes = [pyvrp.Route(data, [int(c) for c in r.visits], int(r.vehicle_type)) for r in solution.routes if r.visits]
+    return pyvrp.Solution(data, routes)

@@ -1,0 +1,172 @@
+"""Integer data for the baseline solvers, which both work in whole numbers.
+
+`integerize(instance)` scales each quantity by a power of ten and rounds it,
+once, for every adapter:
+
+- distances (and distance limits) share one scale, times (durations, service
+  times, time windows, duration limits) another, loads a third, and the
+  per-distance vehicle costs a fourth. A scale is 1 when its values are
+  already whole; otherwise it is the smallest power of ten that makes them
+  whole, but no larger than needed to bring the largest value to about
+  1e5-1e6 (beyond that the values are rounded).
+- Rounding is conservative, so that whatever the solver deems feasible the
+  checker does too: travel distances, travel times, service times, window
+  openings and demands are rounded up; window closings, limits and
+  capacities are rounded down. Exact (already whole) data is unchanged.
+- Times are shifted so that the depot opens at 0: the checker's routes leave
+  the depot when it opens, and the solvers' routes start at time 0.
+- Infinite window closings and duration limits become `horizon`, a time no
+  route can exceed; infinite distance limits become `distance_horizon`.
+
+The solvers' objective in these units converts back with `to_cost`; the
+checker, not this value, is the authority on a solution's cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.instance import Instance
+
+_TOL = 1e-6  # slack, in scaled units, before rounding up or down
+_MAX_DIGITS = 9  # never scale by more than 10**9
+
+
+@dataclass(frozen=True)
+class IntegerData:
+    """An Instance in whole numbers; arrays are int64, lists are per vehicle type."""
+
+    distance_scale: int
+    time_scale: int
+    load_scale: int
+    cost_scale: int  # multiplies unit costs
+    distance: np.ndarray  # (n+1, n+1), zero diagonal
+    duration: np.ndarray  # (n+1, n+1), zero diagonal
+    service: np.ndarray  # (n+1,), depot 0
+    tw_early: np.ndarray  # (n+1,), relative to the depot's opening
+    tw_late: np.ndarray  # (n+1,), at most horizon; tw_late[0] is the depot's closing
+    demand: np.ndarray  # (n+1,)
+    capacity: list[int]
+    count: list[int]  # unlimited types get one vehicle per client
+    fixed_cost: list[int]  # in objective units: distance_scale * cost_scale
+    unit_cost: list[int]
+    max_duration: list[int]  # at most horizon
+    max_distance: list[int]  # at most distance_horizon
+    horizon: int
+    distance_horizon: int
+
+    @property
+    def objective_scale(self) -> int:
+        """Objective units per unit of checker cost."""
+        return self.distance_scale * self.cost_scale
+
+    def to_cost(self, objective: float) -> float:
+        return float(objective) / self.objective_scale
+
+    def describe(self) -> dict:
+        """The scales, for a Solution's meta."""
+        return {
+            "distance": self.distance_scale,
+            "time": self.time_scale,
+            "load": self.load_scale,
+            "cost": self.cost_scale,
+        }
+
+
+def choose_scale(values: np.ndarray, target_digits: int = 5) -> int:
+    """The power of ten that makes `values` whole, capped so the largest becomes ~10**target_digits."""
+    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    v = v[np.isfinite(v)]
+    if v.size == 0 or _whole(v):
+        return 1
+    top = float(v.max())
+    cap = max(0, min(_MAX_DIGITS, target_digits - math.floor(math.log10(top)))) if top > 0 else 0
+    for k in range(cap + 1):
+        if _whole(v * 10**k):
+            return 10**k
+    return 10**cap
+
+
+def integerize(instance: Instance) -> IntegerData:
+    inst = instance
+    n1 = inst.num_nodes
+    off = ~np.eye(n1, dtype=bool)
+    fleet = inst.fleet
+
+    # Distances and distance limits.
+    dist = np.where(off, inst.distance, 0.0)
+    max_dist = np.array([v.max_distance for v in fleet], dtype=np.float64)
+    ds = choose_scale(np.concatenate([dist[off], max_dist[np.isfinite(max_dist)]]))
+    distance = _up(dist * ds)
+    distance_horizon = int(distance.max(axis=1).sum()) + 1
+    max_distance = [min(_down(m * ds), distance_horizon) if np.isfinite(m) else distance_horizon for m in max_dist]
+
+    # Times, relative to the depot's opening.
+    dur = np.where(off, inst.duration, 0.0)
+    svc = inst.service.copy()
+    svc[0] = 0.0  # the checker does not count service at the depot
+    tw = inst.time_windows - inst.time_windows[0, 0]
+    max_dur = np.array([v.max_duration for v in fleet], dtype=np.float64)
+    ts = choose_scale(np.concatenate([dur[off], svc, tw[np.isfinite(tw)], max_dur[np.isfinite(max_dur)]]))
+    duration = _up(dur * ts)
+    service = _up(svc * ts)
+    tw_early = np.maximum(_up(tw[:, 0] * ts), 0)
+    # No route can be later than the latest opening plus every service and longest leg.
+    horizon = int(tw_early.max()) + int(service.sum()) + int(duration.max(axis=1).sum()) + 1
+    late = np.where(np.isfinite(tw[:, 1]), np.minimum(np.nan_to_num(tw[:, 1], posinf=0.0) * ts, horizon), horizon)
+    tw_late = np.maximum(_down(late), 0)
+    tw_early = np.minimum(tw_early, tw_late)
+    tw_early[0] = 0
+    max_duration = [min(_down(m * ts), horizon) if np.isfinite(m) else horizon for m in max_dur]
+
+    # Loads.
+    caps = np.array([v.capacity for v in fleet], dtype=np.float64)
+    ls = choose_scale(inst.demand, target_digits=6)  # capacities then round down exactly
+    demand = _up(inst.demand * ls)
+    demand[0] = 0
+    capacity = [int(c) for c in _down(caps * ls)]
+
+    # Costs: objective = sum of fixed + unit * distance, all scaled by ds * cs.
+    units = np.array([v.unit_cost for v in fleet], dtype=np.float64)
+    cs = choose_scale(units, target_digits=4)
+    unit_cost = [int(round(u * cs)) for u in units]
+    fixed_cost = [int(round(v.fixed_cost * ds * cs)) for v in fleet]
+
+    n = inst.num_clients
+    return IntegerData(
+        distance_scale=ds,
+        time_scale=ts,
+        load_scale=ls,
+        cost_scale=cs,
+        distance=distance,
+        duration=duration,
+        service=service,
+        tw_early=tw_early,
+        tw_late=tw_late,
+        demand=demand,
+        capacity=capacity,
+        count=[int(v.count) if v.count is not None else n for v in fleet],
+        fixed_cost=fixed_cost,
+        unit_cost=unit_cost,
+        max_duration=max_duration,
+        max_distance=max_distance,
+        horizon=horizon,
+        distance_horizon=distance_horizon,
+    )
+
+
+def _whole(v: np.ndarray) -> bool:
+    return bool(np.all(np.abs(v - np.round(v)) <= _TOL))
+
+
+def _up(v) -> np.ndarray | int:
+    out = np.ceil(np.asarray(v, dtype=np.float64) - _TOL).astype(np.int64)
+    return out if out.ndim else int(out)
+
+
+def _down(v) -> np.ndarray | int:
+    out = np.floor(np.asarray(v, dtype=np.float64) + _TOL).astype(np.int64)
+    return out if out.ndim else int(out)

@@ -1,0 +1,270 @@
+"""OR-Tools and PyVRP adapters: every answer must pass the checker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baselines import BASELINES, ortools_solver, pyvrp_solver
+from baselines.scaling import choose_scale, integerize
+from envs.checker import check
+from envs.distances import euclidean
+from envs.errors import NcoError, UnsupportedFeatureError
+from envs.instance import Instance, VehicleType
+from envs.solution import Route, Solution
+
+SOLVERS = sorted(BASELINES)
+TL = 1.0
+
+
+# ---------------------------------------------------------------- instances
+def _cvrp(
+    n: int = 25, seed: int = 0, capacity: float = 30, rounding: str = "exact", scale: float = 1.0, **kw
+) -> Instance:
+    rng = np.random.default_rng(seed)
+    coords = rng.random((n + 1, 2)) * scale
+    demand = rng.integers(1, 10, n + 1)
+    demand[0] = 0
+    fleet = kw.pop("fleet", None) or [VehicleType(capacity=capacity)]
+    return Instance(
+        distance=euclidean(coords, rounding=rounding), demand=demand, fleet=fleet, coords=coords, name=f"rand{n}", **kw
+    )
+
+
+def _windows_around_schedule(n: int = 20, seed: int = 1) -> Instance:
+    """Time windows and service times built around a known feasible schedule."""
+    rng = np.random.default_rng(seed)
+    coords = rng.random((n + 1, 2)) * 100
+    dist = euclidean(coords, rounding="dimacs")
+    demand = rng.integers(1, 6, n + 1)
+    demand[0] = 0
+    service = rng.integers(5, 15, n + 1).astype(float)
+    service[0] = 0
+    tw = np.zeros((n + 1, 2))
+    order = rng.permutation(np.arange(1, n + 1))
+    latest_return = 0.0
+    for chunk in np.array_split(order, 5):  # 5 routes of 4 clients, load <= 20
+        t, prev = 0.0, 0
+        for c in chunk:
+            t += (service[prev] if prev else 0.0) + dist[prev, c]
+            tw[c] = [max(0.0, t - rng.uniform(0, 30)), t + rng.uniform(0, 30)]
+            prev = c
+        latest_return = max(latest_return, t + service[prev] + dist[prev, 0])
+    tw[0] = [0.0, latest_return + 10]
+    return Instance(
+        distance=dist,
+        demand=demand,
+        fleet=[VehicleType(capacity=20)],
+        coords=coords,
+        time_windows=tw,
+        service=service,
+        name="tw",
+    )
+
+
+def _solve_and_check(name: str, inst: Instance, time_limit: float = TL, **kw) -> tuple[Solution, object]:
+    sol = BASELINES[name](inst, time_limit=time_limit, **kw)
+    report = check(inst, sol)
+    assert report.feasible, report.violations
+    served = Counter(c for r in sol.routes for c in r.visits)
+    assert sorted(served) == list(range(1, inst.num_clients + 1))
+    assert set(served.values()) == {1}
+    assert sol.solver == name
+    assert sol.timings["solve"] > 0
+    assert sol.meta["objective"] == pytest.approx(report.cost, rel=1e-3, abs=1e-6)
+    return sol, report
+
+
+# ---------------------------------------------------------------- scaling
+def test_choose_scale():
+    assert choose_scale(np.array([0.0, 3.0, 17.0])) == 1
+    assert choose_scale(np.array([12.3, 4.0, 0.7])) == 10
+    assert choose_scale(np.array([0.123456789, 1.4142])) == 100_000
+    assert choose_scale(np.array([np.inf, 2.0])) == 1
+
+
+def test_integerize_is_conservative():
+    inst = _cvrp(8, seed=3, capacity=25.5, time_windows=np.tile([0.05, 10.0], (9, 1)), service=np.full(9, 0.3333333))
+    ints = integerize(inst)
+    for scale, values in ((ints.distance_scale, inst.distance), (ints.time_scale, inst.time_windows[:, 1] - 0.05)):
+        assert scale in (100_000, 1_000_000)
+        assert 1e5 <= values.max() * scale < 1e6
+    assert ints.capacity == [25]
+    off = ~np.eye(9, dtype=bool)
+    assert np.all(ints.distance[off] >= inst.distance[off] * ints.distance_scale - 1e-6)
+    assert np.all(ints.service[1:] >= inst.service[1:] * ints.time_scale - 1e-6)
+    assert ints.tw_early[0] == 0  # times start when the depot opens
+    assert ints.tw_late[1] <= (10.0 - 0.05) * ints.time_scale
+    assert ints.horizon > ints.tw_late.max() - 1
+
+
+def test_to_pyvrp_solution_round_trip():
+    inst = _cvrp(6, seed=2, capacity=100, rounding="round", scale=100)
+    data, ints = pyvrp_solver.build_problem_data(inst)
+    sol = Solution([Route([1, 2, 3]), Route([4, 5, 6])], solver="test")
+    pv = pyvrp_solver.to_pyvrp_solution(data, sol)
+    assert pv.is_feasible()
+    assert ints.to_cost(pv.distance()) == pytest.approx(check(inst, sol).cost)
+
+
+def test_pyvrp_penalty_ceiling_fits_scaled_data():
+    fleet = [VehicleType(capacity=30, unit_cost=1.25), VehicleType(capacity=60, count=2, unit_cost=0.7)]
+    data, ints = pyvrp_solver.build_problem_data(_cvrp(20, seed=12, fleet=fleet))
+    assert ints.cost_scale == 100
+    # PyVRP's default ceiling of 1e5 is below one average edge cost here.
+    assert pyvrp_solver.solve_params(data).penalty.max_penalty > 1e4 * ints.distance.mean()
+
+
+# ---------------------------------------------------------------- both solvers
+@pytest.mark.parametrize("name", SOLVERS)
+def test_cvrp(name):
+    sol, report = _solve_and_check(name, _cvrp(25))
+    assert report.num_routes >= 5  # total demand ~125 > 4 * 30
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_asymmetric(name):
+    base = _cvrp(20, seed=4, scale=100)
+    rng = np.random.default_rng(4)
+    dist = base.distance * (1 + rng.random(base.distance.shape))
+    inst = Instance(distance=dist, demand=base.demand, fleet=base.fleet, coords=base.coords)
+    assert "asymmetric" in inst.features()
+    _solve_and_check(name, inst)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_time_windows_and_service(name):
+    inst = _windows_around_schedule()
+    assert {"time_windows", "service_times"} <= inst.features()
+    _solve_and_check(name, inst)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_heterogeneous_fleet(name):
+    fleet = [
+        VehicleType(capacity=15, count=3, fixed_cost=10.0, name="small"),
+        VehicleType(capacity=40, count=2, fixed_cost=30.0, unit_cost=1.5, name="big"),
+    ]
+    inst = _cvrp(20, seed=5, scale=100, fleet=fleet)
+    inst.demand[1:] = np.minimum(inst.demand[1:], 5)  # total <= 100 of 125 available
+    assert {"heterogeneous_fleet", "fleet_limit", "fixed_costs"} <= inst.features()
+    sol, _ = _solve_and_check(name, inst)
+    used = Counter(r.vehicle_type for r in sol.routes)
+    assert used[0] <= 3 and used[1] <= 2
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_duration_limit(name):
+    inst = _cvrp(15, seed=6, capacity=1000, scale=100, service=np.r_[0.0, np.full(15, 25.0)])
+    limit = 2 * inst.duration[0].max() + 25 + 40  # every client fits alone, 375 of service cannot
+    inst.fleet[0].max_duration = limit
+    assert "duration_limits" in inst.features()
+    _, report = _solve_and_check(name, inst)
+    assert report.num_routes > 1
+    assert max(r.duration for r in report.routes) <= limit + 1e-6
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_distance_limit(name):
+    inst = _cvrp(15, seed=7, capacity=1000, scale=100)
+    limit = 2 * inst.distance[0].max() + 20
+    inst.fleet[0].max_distance = limit
+    assert "distance_limits" in inst.features()
+    _, report = _solve_and_check(name, inst)
+    assert max(r.distance for r in report.routes) <= limit + 1e-6
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_allowed_masks(name):
+    n = 15
+    allowed = np.ones(n + 1, dtype=bool)
+    allowed[1:6] = False
+    fleet = [VehicleType(capacity=40, allowed=allowed), VehicleType(capacity=20, count=3, fixed_cost=5.0)]
+    inst = _cvrp(n, seed=8, scale=100, fleet=fleet)
+    assert "profiles" in inst.features()
+    sol, _ = _solve_and_check(name, inst)
+    assert all(c > 5 for r in sol.routes if r.vehicle_type == 0 for c in r.visits)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.parametrize("kw", [{"open_routes": True}, {"backhaul": np.r_[0, np.ones(6)]}])
+def test_unsupported_feature(name, kw):
+    inst = _cvrp(6, **kw)
+    with pytest.raises(UnsupportedFeatureError) as err:
+        BASELINES[name](inst, time_limit=0.1)
+    assert "\n" not in str(err.value) and name in str(err.value)
+
+
+# ---------------------------------------------------------------- OR-Tools warm start
+def test_ortools_warm_start_no_worse():
+    inst = _cvrp(20, seed=9, rounding="round", scale=100)
+    start = Solution([Route([c]) for c in range(1, 21)], solver="test")
+    start_cost = check(inst, start).cost
+    sol, report = _solve_and_check("ortools", inst, initial=start)
+    assert sol.meta["warm_start"] == "used"
+    assert report.cost <= start_cost
+
+    good = BASELINES["pyvrp"](inst, time_limit=0.5)
+    sol, report = _solve_and_check("ortools", inst, time_limit=0.5, initial=good)
+    assert sol.meta["warm_start"] == "used"
+    assert report.cost <= check(inst, good).cost + 1e-9
+
+
+def test_ortools_warm_start_rejected_still_solves():
+    inst = _cvrp(10, seed=10, fleet=[VehicleType(capacity=100, count=2)])
+    start = Solution([Route([c]) for c in range(1, 11)], solver="test")  # needs 10 vehicles
+    sol, _ = _solve_and_check("ortools", inst, time_limit=0.3, initial=start)
+    assert sol.meta["warm_start"] == "rejected"
+
+
+def test_supported_sets_are_known_features():
+    from envs.instance import FEATURES
+
+    for mod in (ortools_solver, pyvrp_solver):
+        assert mod.SUPPORTED <= set(FEATURES)
+        assert not mod.SUPPORTED & {"backhauls", "open_routes", "stochastic"}
+
+
+# ---------------------------------------------------------------- property
+@settings(max_examples=10, deadline=None)
+@given(
+    n=st.integers(5, 12),
+    seed=st.integers(0, 10_000),
+    capacity=st.integers(9, 40),
+    asym=st.booleans(),
+    unit_cost=st.sampled_from([None, 1.25, 0.7]),
+)
+def test_random_cvrp_always_feasible(n, seed, capacity, asym, unit_cost):
+    fleet = [VehicleType(capacity=capacity)]
+    if unit_cost is not None:
+        fleet.append(VehicleType(capacity=2 * capacity, count=2, fixed_cost=0.5, unit_cost=unit_cost))
+    inst = _cvrp(n, seed=seed, fleet=fleet)
+    if asym:
+        rng = np.random.default_rng(seed)
+        inst = Instance(
+            distance=inst.distance * (1 + rng.random(inst.distance.shape)), demand=inst.demand, fleet=inst.fleet
+        )
+    for name in SOLVERS:
+        _solve_and_check(name, inst, time_limit=0.2)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_infeasible_instance_raises_one_line(name):
+    inst = _cvrp(5, seed=11, scale=100)
+    tw = inst.time_windows.copy()
+    tw[1] = [0.0, inst.distance[0, 1] / 2]  # cannot be reached in time
+    inst = Instance(distance=inst.distance, demand=inst.demand, fleet=inst.fleet, time_windows=tw)
+    with pytest.raises(NcoError) as err:
+        BASELINES[name](inst, time_limit=0.2)
+    assert "\n" not in str(err.value) and "no" in str(err.value)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_single_client(name):
+    inst = Instance(distance=[[0, 3], [4, 0]], demand=[0, 2], fleet=[VehicleType(capacity=5)])
+    sol, report = _solve_and_check(name, inst, time_limit=0.1)
+    assert report.cost == 7
