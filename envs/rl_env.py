@@ -9,6 +9,7 @@ inference path.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from rl4co.envs.common.base import RL4COEnvBase
 from rl4co.envs.common.utils import Generator
@@ -16,6 +17,8 @@ from tensordict import TensorDict
 
 from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import uniform_batch
+from envs.generators import xlike_instance
+from envs.tensors import stack_instances
 
 
 class UniformCVRPGenerator(Generator):
@@ -26,6 +29,24 @@ class UniformCVRPGenerator(Generator):
     def _generate(self, batch_size) -> TensorDict:
         (b,) = batch_size
         return TensorDict(uniform_batch(b, self.num_clients), batch_size=[b])
+
+
+class XLikeCVRPGenerator(Generator):
+    """X-set-like instances (Uchoa et al. 2017), drawn one by one in numpy and stacked."""
+
+    def __init__(self, num_clients: int = 100, seed: int = 0):
+        super().__init__(num_clients=num_clients)
+        self.num_clients = num_clients
+        self.rng = np.random.default_rng(seed)
+
+    def _generate(self, batch_size) -> TensorDict:
+        (b,) = batch_size
+        seeds = self.rng.integers(0, 2**62, size=b)
+        data = stack_instances([xlike_instance(self.num_clients, int(s)) for s in seeds])
+        return TensorDict(data, batch_size=[b])
+
+
+GENERATORS = {"uniform": UniformCVRPGenerator, "xlike": XLikeCVRPGenerator}
 
 
 class CVRPEnv(RL4COEnvBase):

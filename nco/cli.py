@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train or fine-tune a CVRP policy (REINFORCE + POMO baseline, Lightning)")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
-    t.add_argument("--distribution", choices=("uniform",), default="uniform")
+    t.add_argument("--distribution", choices=("uniform", "xlike"), default="uniform", help="training instances: uniform (Kool et al.) or X-like (Uchoa et al.)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
@@ -218,6 +218,7 @@ def cmd_train(args) -> int:
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     cfg = TrainConfig(
         num_clients=args.size,
+        distribution=args.distribution,
         epochs=args.epochs,
         batch_size=args.batch_size,
         train_size=args.train_size,

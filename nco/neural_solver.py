@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from envs import cvrp_dynamics as dyn
-from envs.errors import UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Solution
+from envs.tensors import instance_tensors
 from nco.checkpoint import load_checkpoint
 from nco.policy import AttentionPolicy
 
@@ -31,28 +31,6 @@ def cached_policy(checkpoint: str | Path | None = None) -> tuple[AttentionPolicy
     if key not in _CACHE:
         _CACHE[key] = load_checkpoint(checkpoint)
     return _CACHE[key]
-
-
-def planar(instance: Instance) -> np.ndarray:
-    """Coordinates as a planar picture in [0, 1]^2, aspect ratio kept (lon/lat projected locally)."""
-    if instance.coords is None:
-        raise UnsupportedFeatureError(
-            f"solver 'nco' needs coordinates and instance {instance.name} has only a matrix"
-        )
-    c = instance.coords.copy()
-    if instance.coord_system == "lonlat":
-        c[:, 0] *= np.cos(np.radians(c[:, 1].mean()))
-    c -= c.min(0)
-    span = c.max()
-    return c / span if span > 0 else c
-
-
-def instance_tensors(instance: Instance) -> dict[str, torch.Tensor]:
-    return {
-        "locs": torch.tensor(planar(instance), dtype=torch.float32)[None],
-        "demand": torch.tensor(instance.demand / instance.fleet[0].capacity, dtype=torch.float32)[None],
-        "dist": torch.tensor(instance.distance, dtype=torch.float64)[None],
-    }
 
 
 def solve(

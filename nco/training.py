@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
-from envs.rl_env import CVRPEnv, UniformCVRPGenerator
+from envs.rl_env import GENERATORS, CVRPEnv
 from nco.checkpoint import load_checkpoint, save_checkpoint
 from nco.policy import AttentionPolicy, PolicyConfig
 
@@ -77,6 +77,7 @@ class ExportPolicy(Callback):
 @dataclass
 class TrainConfig:
     num_clients: int = 100
+    distribution: str = "uniform"  # uniform | xlike
     epochs: int = 10
     batch_size: int = 64
     train_size: int = 10_000
@@ -105,7 +106,7 @@ def train(cfg: TrainConfig) -> dict:
         policy.train()
     else:
         policy = AttentionPolicy(cfg.policy)
-    env = CVRPEnv(generator=UniformCVRPGenerator(cfg.num_clients))
+    env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients))
     module = POMO(
         env,
         policy,
@@ -120,7 +121,7 @@ def train(cfg: TrainConfig) -> dict:
     meta = {
         "variant": "cvrp",
         "features": [],
-        "trained_on": {"num_clients": cfg.num_clients, "distribution": "uniform"},
+        "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution},
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = []

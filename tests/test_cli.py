@@ -1,0 +1,157 @@
+"""`nco` end to end: every solver on the shipped city, outputs, folders, and one-line errors for bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envs.checker import check
+from envs.json_format import load_solution_json
+from envs.loaders import load_instance
+from nco.checkpoint import DEFAULT_CHECKPOINT
+from nco.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CITY = ROOT / "data" / "city.json"
+X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
+SOLOMON = ROOT / "data" / "solomon" / "C101.vrp"
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("solver", ["nco", "ortools", "pyvrp"])
+def test_solve_city_writes_a_feasible_solution_and_a_plot(tmp_path, capsys, solver):
+    out_json, out_png = tmp_path / "solution.json", tmp_path / "routes.png"
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", CITY, "--solver", solver, "--time-limit", 1,
+        "--output", out_json, "--plot", out_png,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"solver {solver}" in out and "feasible" in out and "route   1" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["feasible"] and doc["solver"] == solver
+    assert all(isinstance(c, str) and c.startswith("C") for r in doc["routes"] for c in r["clients"])
+    # the saved solution re-checks to the same cost through the one checker
+    inst = load_instance(CITY)
+    report = check(inst, load_solution_json(inst, out_json))
+    assert report.feasible and report.cost == pytest.approx(doc["cost"])
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_command_rechecks_a_solution(tmp_path, capsys):
+    out_json = tmp_path / "s.json"
+    assert run_cli(capsys, "solve", "--instance", X101, "--solver", "ortools", "--time-limit", 1, "--output", out_json)[0] == 0
+    code, out, _ = run_cli(capsys, "check", "--instance", X101, "--solution", out_json)
+    assert code == 0 and "feasible" in out and "gap" in out
+    doc = json.loads(out_json.read_text())
+    doc["routes"][0]["clients"] += doc["routes"][1]["clients"]
+    del doc["routes"][1]
+    out_json.write_text(json.dumps(doc))
+    code, out, _ = run_cli(capsys, "check", "--instance", X101, "--solution", out_json)
+    assert code == 1 and "INFEASIBLE" in out and "exceeds capacity" in out
+
+
+def test_vrplib_instances_solve_with_numbers_as_ids(tmp_path, capsys):
+    out_json = tmp_path / "x.json"
+    code, out, _ = run_cli(capsys, "solve", "--instance", X101, "--output", out_json, "--quiet")
+    assert code == 0 and "gap" in out
+    clients = sorted(c for r in json.loads(out_json.read_text())["routes"] for c in r["clients"])
+    assert clients == list(range(2, 102))  # VRPLIB node numbers: depot 1, clients 2..101
+
+
+def test_nco_refuses_time_windows_with_one_line(capsys):
+    code, _, err = run_cli(capsys, "solve", "--instance", SOLOMON, "--solver", "nco")
+    assert code == 2 and "cannot handle" in err and "time_windows" in err and err.count("\n") == 1
+
+
+def test_folder_uses_workers_and_keeps_going_past_a_bad_file(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(X101, folder)
+    shutil.copy(CITY, folder)
+    (folder / "broken.json").write_text("{not json")
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli(
+        capsys, "solve", "--instance", folder, "--solver", "ortools", "--time-limit", 1, "--workers", 2, "--output", out
+    )
+    assert code == 1  # one file failed ...
+    assert "broken.json: invalid JSON" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["X-n101-k25.solution.json", "city.solution.json"]  # ... the rest landed
+    assert "3 instances, 2 feasible" in stdout
+
+
+BAD_INPUTS = {
+    "invalid JSON": ("{\"depot\": {\"x\": 0, \"y\": 0},", "invalid JSON"),
+    "missing field": ('{"depot": {"x": 0, "y": 0}, "clients": [{"id": 1, "x": 1, "y": 1, "demand": 1}]}', "fleet"),
+    "negative demand": ("demand", -3),
+    "fractional demand": ("demand", 2.5),
+    "demand over capacity": ("demand", 1000),
+    "NaN coordinate": ("x", float("nan")),
+    "infinite coordinate": ("y", float("inf")),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_instances_give_one_line_and_exit_2(tmp_path, capsys, case):
+    spec = BAD_INPUTS[case]
+    path = tmp_path / "bad.json"
+    if case in ("invalid JSON", "missing field"):
+        path.write_text(spec[0])
+        expect = spec[1]
+    else:
+        doc = json.loads(CITY.read_text())
+        doc["clients"][3][spec[0]] = spec[1]
+        path.write_text(json.dumps(doc))
+        expect = doc["clients"][3]["id"] if case == "demand over capacity" else "clients[3]"
+    code, out, err = run_cli(capsys, "solve", "--instance", path, "--solver", "ortools")
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert expect in err, err
+
+
+@pytest.mark.parametrize("matrix", ["non-square", "wrong size"])
+def test_bad_matrices_give_one_line(tmp_path, capsys, matrix):
+    doc = json.loads(CITY.read_text())
+    n1 = len(doc["clients"]) + 1
+    rows = n1 if matrix == "non-square" else n1 - 1
+    doc["distance_matrix"] = [[1.0] * (n1 - 1 if matrix == "non-square" and i == 2 else rows) for i in range(rows)]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    code, _, err = run_cli(capsys, "solve", "--instance", path, "--solver", "pyvrp")
+    assert code == 2 and err.count("\n") == 1 and "matrix" in err
+
+
+def test_missing_and_incompatible_checkpoints(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "none.pt")
+    assert code == 2 and "checkpoint not found" in err
+    # right files, wrong shapes: a config that does not match the weights
+    shutil.copy(DEFAULT_CHECKPOINT, tmp_path / "m.pt")
+    info = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    info["config"]["embed_dim"] = 64
+    (tmp_path / "m.json").write_text(json.dumps(info))
+    code, _, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "m.pt")
+    assert code == 2 and "does not match" in err and err.count("\n") == 1
+    # not a checkpoint at all
+    (tmp_path / "junk.pt").write_bytes(b"this is not a torch file")
+    shutil.copy(DEFAULT_CHECKPOINT.with_suffix(".json"), tmp_path / "junk.json")
+    code, _, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "junk.pt")
+    assert code == 2 and "cannot be read" in err and err.count("\n") == 1
+    # a JSON that is not ours
+    (tmp_path / "junk.json").write_text('{"hello": 1}')
+    code, _, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "junk.pt")
+    assert code == 2 and "not an nco checkpoint" in err
+
+
+def test_missing_file_and_the_installed_entry_point(tmp_path):
+    """The real console script: no traceback, exit 2, one line."""
+    exe = Path(sys.executable).with_name("nco")
+    proc = subprocess.run([str(exe), "solve", "--instance", str(tmp_path / "nope.json")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "not found" in proc.stderr and "Traceback" not in proc.stderr
