@@ -161,6 +161,7 @@ def main() -> None:
     ap.add_argument("--solvers", default="nco-greedy,nco,ortools,pyvrp")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--reference-only", action="store_true", help="compute and cache the reference, then stop")
     args = ap.parse_args()
 
     if args.set == "uniform":
@@ -186,6 +187,9 @@ def main() -> None:
         else:
             configs.append(SolveOptions(solver=s, time_limit=args.time_limit, seed=0))
     ref = reference_costs(instances, args.reference_time, out, args.workers)
+    if args.reference_only:
+        print(f"reference cached in {out / 'reference.csv'} for {len(ref)} instances")
+        return
     rows = run_all(instances, configs, args.workers)
     write_csv(out / "results.csv", rows)
     md = table(rows, ref, buckets=args.set == "x")
