@@ -22,12 +22,14 @@ cost and are ignored.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvrp
+from pyvrp.crossover import ordered_crossover, selective_route_exchange
+from pyvrp.diversity import broken_pairs_distance
 from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
-from pyvrp.stop import MaxRuntime
+from pyvrp.search import LocalSearch, compute_neighbours
 
 from baselines.scaling import IntegerData, integerize
 from envs.errors import NcoError
@@ -53,10 +55,7 @@ SUPPORTED: frozenset[str] = frozenset(
 def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:
     """Run PyVRP's genetic algorithm for `time_limit` seconds with random seed `seed`.
 
-    `initial` is accepted for a uniform solver signature but not yet used:
-    PyVRP starts from its own random population (meta records
-    `initial_used: False`).
-
+    `initial`, if given, joins the initial population (the rest is random).
     Raises UnsupportedFeatureError for features outside SUPPORTED, and NcoError
     when PyVRP's best solution is infeasible.
     """
@@ -64,31 +63,86 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
     t0 = time.perf_counter()
     data, ints = build_problem_data(instance)
     build_s = time.perf_counter() - t0
-    params = solve_params(data)
-    result = pyvrp.solve(
-        data, stop=MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False, params=params
-    )
-    elapsed = time.perf_counter() - t0
-    best = result.best
-    if not best.is_feasible():
-        raise NcoError(f"pyvrp found no feasible solution within {time_limit:g}s (instance {instance.name})")
+    seeds = [to_pyvrp_solution(data, initial)] if initial is not None else []
+    run = run_genetic(data, time_limit - build_s, seed=seed, initial=seeds)
+    return to_solution(instance, run, ints, time.perf_counter() - t0, NAME, {"build_s": build_s, "time_limit": time_limit,
+                                                                          "seed": seed, "initial_used": bool(seeds)})
 
-    routes = [Route([int(c) for c in r.visits()], int(r.vehicle_type())) for r in best.routes()]
-    objective = result.cost()
+
+@dataclass
+class GeneticRun:
+    result: pyvrp.Result
+    trace: list[tuple[float, int]]  # (seconds since the run started, best penalised cost) at each improvement
+    num_seeds: int
+
+
+class _RecordingStop:
+    """MaxRuntime that also records the best cost each time it improves (the anytime curve)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = max(0.0, seconds)
+        self.started = time.perf_counter()
+        self.trace: list[tuple[float, int]] = []
+
+    def __call__(self, best_cost: float) -> bool:
+        elapsed = time.perf_counter() - self.started
+        if not self.trace or best_cost < self.trace[-1][1]:
+            self.trace.append((elapsed, best_cost))
+        return elapsed >= self.seconds
+
+
+def run_genetic(
+    data: pyvrp.ProblemData, seconds: float, seed: int = 0, initial: list[pyvrp.Solution] | tuple = ()
+) -> GeneticRun:
+    """PyVRP's hybrid genetic search, as `pyvrp.solve` sets it up, but starting from `initial` solutions.
+
+    The initial population is `initial` topped up with random solutions to the
+    minimum population size; the best initial solution is the incumbent from
+    the start, so with no time left the best seed comes back unchanged.
+    """
+    params = solve_params(data)
+    rng = pyvrp.RandomNumberGenerator(seed=seed)
+    search = LocalSearch(data, rng, compute_neighbours(data, params.neighbourhood))
+    for op in params.node_ops:
+        if op.supports(data):
+            search.add_node_operator(op(data))
+    for op in params.route_ops:
+        if op.supports(data):
+            search.add_route_operator(op(data))
+    init = list(initial)
+    while len(init) < params.population.min_pop_size:
+        init.append(pyvrp.Solution.make_random(data, rng))
+    algo = pyvrp.GeneticAlgorithm(
+        data,
+        PenaltyManager.init_from(data, params.penalty),
+        rng,
+        pyvrp.Population(broken_pairs_distance, params.population),
+        search,
+        selective_route_exchange if data.num_vehicles > 1 else ordered_crossover,
+        init,
+        params.genetic,
+    )
+    stop = _RecordingStop(seconds)
+    return GeneticRun(algo.run(stop, collect_stats=False), stop.trace, len(initial))
+
+
+def to_solution(instance: Instance, run: GeneticRun, ints: IntegerData, elapsed: float, solver: str, meta: dict) -> Solution:
+    """The run's best as our Solution; NcoError if PyVRP found nothing feasible."""
+    best = run.result.best
+    if not best.is_feasible():
+        raise NcoError(f"{solver} found no feasible solution within {meta.get('time_limit', elapsed):g}s (instance {instance.name})")
+    objective = run.result.cost()
     return Solution(
-        routes=routes,
-        solver=NAME,
+        routes=[Route([int(c) for c in r.visits()], int(r.vehicle_type())) for r in best.routes()],
+        solver=solver,
         timings={"solve": elapsed},
         meta={
             "objective": ints.to_cost(objective),
             "objective_scaled": int(objective),
-            "feasible": bool(result.is_feasible()),
-            "num_iterations": int(result.num_iterations),
+            "num_iterations": int(run.result.num_iterations),
             "scale": ints.describe(),
-            "build_s": build_s,
-            "time_limit": time_limit,
-            "seed": seed,
-            "initial_used": False,
+            "trace": [(round(t, 4), ints.to_cost(c)) for t, c in run.trace],
+            **meta,
         },
     )
 

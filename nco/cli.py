@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
     s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
     s.add_argument("--solver", choices=SOLVERS, default="nco", help="nco (trained policy), ortools or pyvrp")
-    s.add_argument("--time-limit", type=float, default=5.0, help="seconds of search for ortools/pyvrp (default 5)")
+    s.add_argument("--time-limit", type=float, default=3.0,
+                   help="seconds for the whole solve (default 3); for nco, 0 = the policy alone, no search")
+    s.add_argument("--warm-start", action="store_true", help="ortools: start from the policy's best solution")
+    s.add_argument("--seeds", type=int, default=25, help="nco: policy solutions seeding the genetic search")
+    s.add_argument("--trace", action="store_true", help="print the best cost over time (nco and pyvrp)")
     s.add_argument("--checkpoint", help="policy checkpoint (.pt with its .json); default: the shipped one")
     s.add_argument("--starts", type=int, default=100, help="POMO starts for nco (0 = single greedy rollout)")
     s.add_argument("--augment", type=int, choices=(1, 2, 4, 8), default=8, help="symmetric views for nco")
@@ -96,6 +100,8 @@ def options(args) -> SolveOptions:
         checkpoint=args.checkpoint,
         num_starts=args.starts or None,
         num_augment=args.augment,
+        num_seeds=args.seeds,
+        warm_start=args.warm_start,
     )
 
 
@@ -111,7 +117,16 @@ def cmd_solve(args) -> int:
     solution, report = solve_and_check(instance, options(args))
     write_outputs(instance, solution, report, args.output, args.plot)
     print(summary(instance, solution, report, routes=not args.quiet))
+    if args.trace:
+        print(trace_text(solution))
     return 0 if report.feasible else 1
+
+
+def trace_text(solution) -> str:
+    trace = solution.meta.get("trace")
+    if not trace:
+        return "  (no anytime trace: this solver does not record one)"
+    return "\n".join(["  best cost over time:"] + [f"  {t:8.3f} s  {c:.6g}" for t, c in trace])
 
 
 def write_outputs(instance, solution, report, output: str | None, plot: str | None) -> None:
@@ -134,6 +149,8 @@ def summary(instance, solution, report, routes: bool = True) -> str:
     if instance.best_known:
         head += f" | gap {100 * (report.cost - instance.best_known) / instance.best_known:+.2f}% to best known"
     lines = [head]
+    if solution.meta.get("note"):
+        lines.append(f"  note: {solution.meta['note']}")
     if routes:
         ids = instance.ids
         for k, (route, st) in enumerate(zip([r for r in solution.routes if r.visits], report.routes)):

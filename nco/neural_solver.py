@@ -40,13 +40,16 @@ def solve(
     num_augment: int = 8,
     decode: str = "greedy",
     keep: int = 1,
+    max_seconds: float | None = None,
 ) -> Solution:
     """Construct routes with the policy.
 
     num_starts: POMO starts (capped at the number of clients; None or 0 = single
     greedy rollout). num_augment: 1, 2, 4 or 8 symmetric views. keep: how many
     distinct best rollouts to return (the first in `routes`, all in meta['pool']
-    as giant tours) for seeding a search.
+    as giant tours) for seeding a search. max_seconds: a time cap; a small probe
+    (8 starts, no augmentation) measures the speed and the main pass is cut to
+    the rollouts that fit (never more than num_starts x num_augment).
     """
     require_features(instance, SUPPORTED, "nco")
     policy, info = cached_policy(checkpoint)
@@ -54,13 +57,21 @@ def solve(
     data = instance_tensors(instance)
     n = instance.num_clients
     starts = min(num_starts, n) if num_starts else None
+    runs = []  # (actions (R, T), what was run)
     with torch.inference_mode():
-        out = policy(data, num_starts=starts, num_augment=num_augment, decode=decode)
-    costs = dyn.tour_cost(data["dist"], out.actions)[0]  # (R,)
-    order = torch.argsort(costs)
-    tours = out.actions[0]
+        if max_seconds is not None:
+            probe = min(8, n)
+            runs.append(policy(data, num_starts=probe, decode=decode).actions[0])
+            per_rollout = (time.perf_counter() - started) / probe  # batching only makes larger passes cheaper
+            budget = int((max_seconds - (time.perf_counter() - started)) / per_rollout)
+            starts, num_augment = _fit(budget, starts or 1, num_augment)
+        if starts:
+            runs.append(policy(data, num_starts=starts, num_augment=num_augment, decode=decode).actions[0])
+    width = max(r.shape[-1] for r in runs)
+    tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
+    costs = dyn.tour_cost(data["dist"], tours[None])[0]
     pool, seen = [], set()
-    for r in order.tolist():
+    for r in torch.argsort(costs).tolist():
         key = tuple(np.trim_zeros(tours[r].numpy()).tolist())  # depot padding does not make a new solution
         if key in seen:
             continue
@@ -73,7 +84,7 @@ def solve(
     sol.meta = {
         "checkpoint": str(checkpoint or "default"),
         "rollouts": int(tours.shape[0]),
-        "num_starts": starts or 1,
+        "num_starts": starts or 0,
         "num_augment": num_augment,
         "decode": decode,
         "trained_on": info.get("trained_on"),
@@ -81,3 +92,10 @@ def solve(
     if keep > 1:
         sol.meta["pool"] = pool
     return sol
+
+
+def _fit(rollouts: int, starts: int, augment: int) -> tuple[int, int]:
+    """The largest (starts, augmentation) within `rollouts`, augmentation first cut; (0, 1) when nothing fits."""
+    while augment > 1 and rollouts < augment * min(starts, 8):
+        augment //= 2
+    return max(0, min(starts, rollouts // augment)), augment

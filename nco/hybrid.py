@@ -1,0 +1,66 @@
+"""Anytime solving: the policy's best distinct rollouts seed PyVRP's genetic search (EARLI-style).
+
+The whole budget counts from the call: checkpoint loading, construction and
+model building come out of it, and the search gets what is left. With no
+budget left (or time_limit 0) the policy's best is returned as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from baselines import pyvrp_solver
+from envs.checker import check
+from envs.errors import UnsupportedFeatureError
+from envs.instance import Instance, require_features
+from envs.solution import Solution
+from nco import neural_solver
+
+MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
+
+
+def solve(
+    instance: Instance,
+    time_limit: float,
+    checkpoint: str | Path | None = None,
+    seed: int = 0,
+    num_seeds: int = 25,
+    num_starts: int | None = 100,
+    num_augment: int = 8,
+    policy_share: float = 0.3,
+) -> Solution:
+    """Policy construction (within `policy_share` of the budget), then seeded genetic search until `time_limit`."""
+    started = time.perf_counter()
+    if time_limit <= 0:
+        return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment)
+    require_features(instance, pyvrp_solver.SUPPORTED, "nco")
+    seeds, policy_note, construct_s = [], None, 0.0
+    try:
+        built = neural_solver.solve(
+            instance, checkpoint, num_starts=num_starts, num_augment=num_augment, keep=max(1, num_seeds),
+            max_seconds=policy_share * time_limit - (time.perf_counter() - started),
+        )
+        construct_s = time.perf_counter() - started
+        seeds = [Solution.from_giant_tour(tour, "nco") for tour in built.meta.get("pool", [])] or [built]
+        seeds = seeds[:num_seeds]
+    except UnsupportedFeatureError as e:  # the GA still honours the instance; it starts unseeded
+        policy_note = f"policy not used: {e}"
+    data, ints = pyvrp_solver.build_problem_data(instance)
+    pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
+    search_start = time.perf_counter() - started
+    remaining = time_limit - search_start
+    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds)
+    elapsed = time.perf_counter() - started
+    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(pv_seeds), "checkpoint": str(checkpoint or "default")}
+    sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta)
+    # One anytime curve over the whole budget: the policy's best (seeds come best first), then the GA's improvements.
+    curve = [(round(construct_s, 4), check(instance, seeds[0]).cost)] if seeds else []
+    for t, c in sol.meta["trace"]:
+        if not curve or c < curve[-1][1]:
+            curve.append((round(t + search_start, 4), c))
+    sol.meta["trace"] = curve
+    sol.timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
+    if policy_note:
+        sol.meta["note"] = policy_note
+    return sol
