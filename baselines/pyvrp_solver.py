@@ -83,6 +83,7 @@ def solve(
             "initial_used": bool(seeds),
             "clock": "cpu" if cpu_time else "wall",
         },
+        offset=build_s,
     )
 
 
@@ -153,9 +154,13 @@ def run_genetic(
 
 
 def to_solution(
-    instance: Instance, run: GeneticRun, ints: IntegerData, elapsed: float, solver: str, meta: dict
+    instance: Instance, run: GeneticRun, ints: IntegerData, elapsed: float, solver: str, meta: dict, offset: float = 0.0
 ) -> Solution:
-    """The run's best as our Solution; NcoError if PyVRP found nothing feasible."""
+    """The run's best as our Solution; NcoError if PyVRP found nothing feasible.
+
+    meta['trace'] holds (seconds, best cost) with times shifted by `offset`, the
+    time spent before the search started, so that they count from the call.
+    """
     best = run.result.best
     if not best.is_feasible():
         raise NcoError(
@@ -171,7 +176,7 @@ def to_solution(
             "objective_scaled": int(objective),
             "num_iterations": int(run.result.num_iterations),
             "scale": ints.describe(),
-            "trace": [(round(t, 4), ints.to_cost(c)) for t, c in run.trace],
+            "trace": [(round(t + offset, 4), ints.to_cost(c)) for t, c in run.trace],
             **meta,
         },
     )

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, not a traceback
         if os.environ.get("NCO_DEBUG"):
             raise
-        return fail(f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (NCO_DEBUG=1 shows more)")
+        return fail(
+            f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (NCO_DEBUG=1 shows more)"
+        )
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -46,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
     s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
     s.add_argument("--solver", choices=SOLVERS, default="nco", help="nco (trained policy), ortools or pyvrp")
-    s.add_argument("--time-limit", type=float, default=3.0,
-                   help="seconds for the whole solve (default 3); for nco, 0 = the policy alone, no search")
+    s.add_argument(
+        "--time-limit",
+        type=float,
+        default=3.0,
+        help="seconds for the whole solve (default 3); for nco, 0 = the policy alone, no search",
+    )
     s.add_argument("--warm-start", action="store_true", help="ortools: start from the policy's best solution")
     s.add_argument("--seeds", type=int, default=25, help="nco: policy solutions seeding the genetic search")
     s.add_argument("--trace", action="store_true", help="print the best cost over time (nco and pyvrp)")
@@ -68,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train or fine-tune a CVRP policy (REINFORCE + POMO baseline, Lightning)")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
-    t.add_argument("--distribution", choices=("uniform", "xlike"), default="uniform", help="training instances: uniform (Kool et al.) or X-like (Uchoa et al.)")
+    t.add_argument(
+        "--distribution",
+        choices=("uniform", "xlike"),
+        default="uniform",
+        help="training instances: uniform (Kool et al.) or X-like (Uchoa et al.)",
+    )
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
@@ -205,7 +216,9 @@ def solve_folder(folder: Path, args) -> int:
             results.append((path, line))
     for _, line in sorted(results):
         print(line)
-    print(f"{len(files)} instances, {len(files) - failed} feasible, {time.perf_counter() - started:.1f} s with {workers} workers")
+    print(
+        f"{len(files)} instances, {len(files) - failed} feasible, {time.perf_counter() - started:.1f} s with {workers} workers"
+    )
     return 0 if failed == 0 else 1
 
 

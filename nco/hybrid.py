@@ -38,7 +38,11 @@ def solve(
     seeds, policy_note, construct_s = [], None, 0.0
     try:
         built = neural_solver.solve(
-            instance, checkpoint, num_starts=num_starts, num_augment=num_augment, keep=max(1, num_seeds),
+            instance,
+            checkpoint,
+            num_starts=num_starts,
+            num_augment=num_augment,
+            keep=max(1, num_seeds),
             max_seconds=policy_share * time_limit - (time.perf_counter() - started),
         )
         construct_s = time.perf_counter() - started
@@ -52,13 +56,18 @@ def solve(
     remaining = time_limit - search_start
     run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds)
     elapsed = time.perf_counter() - started
-    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(pv_seeds), "checkpoint": str(checkpoint or "default")}
-    sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta)
+    meta = {
+        "time_limit": time_limit,
+        "seed": seed,
+        "num_seeds": len(pv_seeds),
+        "checkpoint": str(checkpoint or "default"),
+    }
+    sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta, offset=search_start)
     # One anytime curve over the whole budget: the policy's best (seeds come best first), then the GA's improvements.
     curve = [(round(construct_s, 4), check(instance, seeds[0]).cost)] if seeds else []
     for t, c in sol.meta["trace"]:
         if not curve or c < curve[-1][1]:
-            curve.append((round(t + search_start, 4), c))
+            curve.append((t, c))
     sol.meta["trace"] = curve
     sol.timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
     if policy_note:

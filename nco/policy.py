@@ -172,4 +172,3 @@ def sample(log_p: torch.Tensor, generator: torch.Generator | None = None) -> tor
     u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device)
     u = (u * cdf[..., -1:]).clamp_min(1e-12)
     return torch.searchsorted(cdf, u).squeeze(-1).clamp_max(cdf.shape[-1] - 1)
-
