@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", help="policy checkpoint (.pt with its .json); default: the shipped one")
     s.add_argument("--starts", type=int, default=100, help="POMO starts for nco (0 = single greedy rollout)")
     s.add_argument("--augment", type=int, choices=(1, 2, 4, 8), default=8, help="symmetric views for nco")
+    s.add_argument(
+        "--decode",
+        choices=("greedy", "sampling"),
+        default="greedy",
+        help="nco: follow the policy greedily after each start, or sample from it",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--output", help="solution JSON file (a folder when solving a folder)")
     s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
@@ -111,6 +117,7 @@ def options(args) -> SolveOptions:
         checkpoint=args.checkpoint,
         num_starts=args.starts or None,
         num_augment=args.augment,
+        decode=args.decode,
         num_seeds=args.seeds,
         warm_start=args.warm_start,
     )

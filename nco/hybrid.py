@@ -28,12 +28,13 @@ def solve(
     num_seeds: int = 25,
     num_starts: int | None = 100,
     num_augment: int = 8,
+    decode: str = "greedy",
     policy_share: float = 0.3,
 ) -> Solution:
     """Policy construction (within `policy_share` of the budget), then seeded genetic search until `time_limit`."""
     started = time.perf_counter()
     if time_limit <= 0:
-        return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment)
+        return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, policy_note, construct_s = [], None, 0.0
     try:
@@ -42,6 +43,7 @@ def solve(
             checkpoint,
             num_starts=num_starts,
             num_augment=num_augment,
+            decode=decode,
             keep=max(1, num_seeds),
             max_seconds=policy_share * time_limit - (time.perf_counter() - started),
         )

@@ -25,6 +25,7 @@ class SolveOptions:
     checkpoint: str | None = None
     num_starts: int | None = 100
     num_augment: int = 8
+    decode: str = "greedy"  # or "sampling" (the policy's rollouts after each start)
     num_seeds: int = 25  # policy solutions seeding the genetic search
     warm_start: bool = False  # ortools: start from the policy's best
 
@@ -36,7 +37,7 @@ def solver_function(opts: SolveOptions):
 
         return lambda instance: hybrid.solve(
             instance, opts.time_limit, checkpoint=opts.checkpoint, seed=opts.seed, num_seeds=opts.num_seeds,
-            num_starts=opts.num_starts, num_augment=opts.num_augment,
+            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode,
         )  # fmt: skip
     if opts.solver == "ortools":
         from baselines import ortools_solver
@@ -49,7 +50,7 @@ def solver_function(opts: SolveOptions):
             started = time.perf_counter()
             initial = neural_solver.solve(
                 instance, opts.checkpoint, num_starts=opts.num_starts, num_augment=opts.num_augment,
-                max_seconds=0.3 * opts.time_limit,
+                decode=opts.decode, max_seconds=0.3 * opts.time_limit,
             )  # fmt: skip
             remaining = max(0.01, opts.time_limit - (time.perf_counter() - started))
             solution = ortools_solver.solve(instance, time_limit=remaining, seed=opts.seed, initial=initial)

@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
+from envs.errors import NcoError
 from envs.rl_env import GENERATORS, CVRPEnv
 from nco.checkpoint import load_checkpoint, save_checkpoint
 from nco.policy import AttentionPolicy, PolicyConfig
@@ -128,6 +129,10 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.logger == "csv":
         loggers.append(CSVLogger(out, name="logs"))
     elif cfg.logger == "tensorboard":
+        import importlib.util
+
+        if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
+            raise NcoError("--logger tensorboard needs the tensorboard package: pip install -e '.[tensorboard]'")
         loggers.append(TensorBoardLogger(out, name="logs"))
     cpu = cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not torch.cuda.is_available())
     trainer = RL4COTrainer(
