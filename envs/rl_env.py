@@ -16,7 +16,7 @@ from rl4co.envs.common.utils import Generator
 from tensordict import TensorDict
 
 from envs import cvrp_dynamics as dyn
-from envs.batch_sampling import uniform_batch
+from envs.batch_sampling import asymmetric_batch, uniform_batch
 from envs.generators import xlike_instance
 from envs.tensors import stack_instances
 
@@ -29,6 +29,14 @@ class UniformCVRPGenerator(Generator):
     def _generate(self, batch_size) -> TensorDict:
         (b,) = batch_size
         return TensorDict(uniform_batch(b, self.num_clients), batch_size=[b])
+
+
+class AsymmetricCVRPGenerator(UniformCVRPGenerator):
+    """Uniform positions with asymmetric distance and duration matrices (synthetic road-like detours)."""
+
+    def _generate(self, batch_size) -> TensorDict:
+        (b,) = batch_size
+        return TensorDict(asymmetric_batch(b, self.num_clients), batch_size=[b])
 
 
 class XLikeCVRPGenerator(Generator):
@@ -46,7 +54,7 @@ class XLikeCVRPGenerator(Generator):
         return TensorDict(data, batch_size=[b])
 
 
-GENERATORS = {"uniform": UniformCVRPGenerator, "xlike": XLikeCVRPGenerator}
+GENERATORS = {"uniform": UniformCVRPGenerator, "xlike": XLikeCVRPGenerator, "asymmetric": AsymmetricCVRPGenerator}
 
 
 class CVRPEnv(RL4COEnvBase):

@@ -21,18 +21,29 @@ def planar(instance: Instance) -> tuple[np.ndarray, float]:
     return c / span, span
 
 
-def instance_tensors(instance: Instance, normalize_costs: bool = False) -> dict[str, torch.Tensor]:
-    """locs (1, N+1, 2), demand over capacity (1, N+1), dist (1, N+1, N+1).
+def instance_tensors(
+    instance: Instance, normalize_costs: bool = False, need_coords: bool = True
+) -> dict[str, torch.Tensor]:
+    """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1).
 
-    With normalize_costs the matrix is divided by the coordinate span, so that
-    rewards of planar instances are on the unit-square scale used in training.
+    With normalize_costs the matrices are divided by the coordinate span (or by
+    their mean where there are no coordinates), so that rewards are on the
+    unit-square scale used in training. Without coordinates, locs are zeros:
+    only a matrix-aware policy (need_coords=False) can work from those.
     """
-    locs, span = planar(instance)
-    dist = instance.distance / span if normalize_costs else instance.distance
+    if instance.coords is None and not need_coords:
+        locs, span = np.zeros((instance.num_nodes, 2)), float(instance.distance.mean()) or 1.0
+    else:
+        locs, span = planar(instance)
+    dist, dur = instance.distance, instance.duration
+    if normalize_costs:
+        dist, dur = dist / span, dur / (float(dur.mean()) or 1.0) * float(dist.mean() / span)
+    dtype = torch.float32 if normalize_costs else torch.float64
     return {
         "locs": torch.tensor(locs, dtype=torch.float32)[None],
         "demand": torch.tensor(instance.demand / instance.fleet[0].capacity, dtype=torch.float32)[None],
-        "dist": torch.tensor(dist, dtype=torch.float32 if normalize_costs else torch.float64)[None],
+        "dist": torch.tensor(dist, dtype=dtype)[None],
+        "duration": torch.tensor(dur, dtype=dtype)[None],
     }
 
 

@@ -54,7 +54,7 @@ def solve(
     require_features(instance, SUPPORTED, "nco")
     policy, info = cached_policy(checkpoint)
     started = time.perf_counter()
-    data = instance_tensors(instance)
+    data = instance_tensors(instance, need_coords=not policy.cfg.matrix)
     n = instance.num_clients
     starts = min(num_starts, n) if num_starts else None
     runs = []  # (actions (R, T), what was run)

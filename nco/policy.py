@@ -26,6 +26,7 @@ class PolicyConfig:
     num_layers: int = 6
     ff_dim: int = 512
     tanh_clip: float = 10.0
+    matrix: bool = False  # read the (asymmetric) distance/duration matrices, not only coordinates
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,10 +45,10 @@ class EncoderLayer(nn.Module):
     def _norm(self, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
         return norm(h.transpose(1, 2)).transpose(1, 2)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         b, n, d = h.shape
         q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(b, n, d)
         h = self._norm(self.norm1, h + self.out(att))
         return self._norm(self.norm2, h + self.ff(h))
 
@@ -64,7 +65,12 @@ class AttentionPolicy(nn.Module):
         self.cfg = cfg = cfg or PolicyConfig()
         d = cfg.embed_dim
         self.embed_depot = nn.Linear(2, d)
-        self.embed_client = nn.Linear(3, d)
+        self.embed_client = nn.Linear(5 if cfg.matrix else 3, d)
+        if cfg.matrix:
+            # Matrix-aware: a per-head attention bias learned from (d_ij, d_ji, t_ij), clients' distances
+            # to and from the depot as features, and the distance from the current node in the pointer.
+            self.edge_bias = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, cfg.num_heads))
+            self.dist_weight = nn.Parameter(torch.tensor(1.0))
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_layers))
         self.project_kvl = nn.Linear(d, 3 * d, bias=False)  # glimpse keys, values, logit keys
         self.project_graph = nn.Linear(d, d, bias=False)
@@ -72,13 +78,31 @@ class AttentionPolicy(nn.Module):
         self.project_out = nn.Linear(d, d, bias=False)
 
     # ------------------------------------------------------------------ encoder
-    def encode(self, locs: torch.Tensor, demand: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self, locs: torch.Tensor, demand: torch.Tensor, mats: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         depot = self.embed_depot(locs[:, :1])
-        clients = self.embed_client(torch.cat([locs[:, 1:], demand[:, 1:, None]], dim=-1))
-        h = torch.cat([depot, clients], dim=1)
+        feats = [locs[:, 1:], demand[:, 1:, None]]
+        bias = None
+        if mats is not None:
+            dist, dur = mats
+            feats += [dist[:, 0, 1:, None], dist[:, 1:, 0, None]]
+            edges = torch.stack([dist, dist.transpose(1, 2), dur], dim=-1)  # (B, N+1, N+1, 3)
+            bias = self.edge_bias(edges).permute(0, 3, 1, 2)  # (B, H, N+1, N+1)
+        h = torch.cat([depot, self.embed_client(torch.cat(feats, dim=-1))], dim=1)
         for layer in self.layers:
-            h = layer(h)
+            h = layer(h, bias)
         return h
+
+    @staticmethod
+    def matrix_inputs(data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distance and duration matrices divided by their means: scale-free, so raw metres work as well."""
+        dist = data["dist"].float()
+        dur = data.get("duration", data["dist"]).float()
+        return (
+            dist / dist.mean((-1, -2), keepdim=True).clamp_min(1e-9),
+            dur / dur.mean((-1, -2), keepdim=True).clamp_min(1e-9),
+        )
 
     # ------------------------------------------------------------------ decoder
     def forward(
@@ -99,10 +123,12 @@ class AttentionPolicy(nn.Module):
         """
         locs, demand = data["locs"], data["demand"]
         b, n1, _ = locs.shape
-        if num_augment > 1:
+        mats = self.matrix_inputs(data) if self.cfg.matrix else None
+        if num_augment > 1:  # the planar views change; the matrices do not
             locs = augment(locs, num_augment)
             demand = demand.repeat(num_augment, 1)
-        h = self.encode(locs, demand)
+            mats = tuple(m.repeat(num_augment, 1, 1) for m in mats) if mats else None
+        h = self.encode(locs, demand, mats)
         bb = h.shape[0]
         d, heads = self.cfg.embed_dim, self.cfg.num_heads
         gk, gv, lk = self.project_kvl(h).chunk(3, dim=-1)
@@ -129,6 +155,9 @@ class AttentionPolicy(nn.Module):
             glimpse = self.project_out(glimpse.transpose(1, 2).reshape(bb, s, d))
             logits = torch.bmm(glimpse, lk.transpose(1, 2)) / math.sqrt(d)
             logits = self.cfg.tanh_clip * torch.tanh(logits)
+            if mats is not None:  # nearer (by the matrix, from where we are) is likelier
+                rows = mats[0].gather(1, state["current"].unsqueeze(-1).expand(-1, -1, n1))
+                logits = logits - self.dist_weight * rows
             logits = logits.masked_fill(~mask, float("-inf"))
             log_p = torch.log_softmax(logits, dim=-1)
             if decode == "greedy":

@@ -44,6 +44,23 @@ def test_short_training_lowers_the_cost_and_resumes(tmp_path):
     assert json.loads((tmp_path / "run" / "last.json").read_text())["epochs_done"] == 4
 
 
+def test_matrix_policy_learns_on_asymmetric_matrices(tmp_path):
+    from envs.batch_sampling import asymmetric_batch
+    from nco.training import TrainConfig, train
+
+    torch.manual_seed(0)
+    data = asymmetric_batch(128, 10, generator=torch.Generator().manual_seed(5))
+    cfg = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, matrix=True)
+    start = save_checkpoint(AttentionPolicy(cfg), tmp_path / "init.pt")
+    before = greedy_cost(load_checkpoint(start)[0], data)
+    result = train(TrainConfig(num_clients=10, distribution="asymmetric", epochs=2, batch_size=64, train_size=1280,
+                               val_size=64, lr=1e-3, init_from=str(start), out_dir=str(tmp_path / "run"),
+                               progress_bar=False, logger="none", seed=3))  # fmt: skip
+    trained, info = load_checkpoint(result["best"])
+    assert trained.cfg.matrix and info["trained_on"]["distribution"] == "asymmetric"
+    assert greedy_cost(trained, data) < 0.93 * before
+
+
 def test_checkpoint_round_trip_is_exact(tmp_path):
     policy = AttentionPolicy(SMALL)
     path = save_checkpoint(policy, tmp_path / "p.pt", {"variant": "cvrp"})
