@@ -19,25 +19,13 @@ import time
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from baselines.scaling import IntegerData, integerize
+from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
 from envs.errors import NcoError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
 
 NAME = "ortools"
-SUPPORTED: frozenset[str] = frozenset(
-    {
-        "asymmetric",
-        "time_windows",
-        "service_times",
-        "duration_limits",
-        "distance_limits",
-        "heterogeneous_fleet",
-        "fleet_limit",
-        "fixed_costs",
-        "profiles",
-    }
-)
+SUPPORTED: frozenset[str] = MODELLED_FEATURES
 
 
 def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:

@@ -31,25 +31,13 @@ from pyvrp.diversity import broken_pairs_distance
 from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, compute_neighbours
 
-from baselines.scaling import IntegerData, integerize
+from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
 from envs.errors import NcoError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
 
 NAME = "pyvrp"
-SUPPORTED: frozenset[str] = frozenset(
-    {
-        "asymmetric",
-        "time_windows",
-        "service_times",
-        "duration_limits",
-        "distance_limits",
-        "heterogeneous_fleet",
-        "fleet_limit",
-        "fixed_costs",
-        "profiles",
-    }
-)
+SUPPORTED: frozenset[str] = MODELLED_FEATURES
 
 
 def solve(

@@ -35,6 +35,22 @@ _TOL = 1e-6  # slack, in scaled units, before rounding up or down
 _MAX_DIGITS = 9  # never scale by more than 10**9
 
 
+# What the integer model below represents, and so what both baselines honour.
+MODELLED_FEATURES: frozenset[str] = frozenset(
+    {
+        "asymmetric",
+        "time_windows",
+        "service_times",
+        "duration_limits",
+        "distance_limits",
+        "heterogeneous_fleet",
+        "fleet_limit",
+        "fixed_costs",
+        "profiles",
+    }
+)
+
+
 @dataclass(frozen=True)
 class IntegerData:
     """An Instance in whole numbers; arrays are int64, lists are per vehicle type."""
