@@ -16,6 +16,14 @@ from nco.policy import AttentionPolicy, PolicyConfig
 FORMAT = "nco-checkpoint/1"
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
+MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
+
+
+def default_checkpoint(features: frozenset[str]) -> Path:
+    """The shipped checkpoint for an instance: matrix-aware for asymmetric matrices (when shipped), else planar."""
+    if "asymmetric" in features and MATRIX_CHECKPOINT.exists():
+        return MATRIX_CHECKPOINT
+    return DEFAULT_CHECKPOINT
 
 
 def save_checkpoint(policy: AttentionPolicy, path: str | Path, meta: dict | None = None) -> Path:
