@@ -31,3 +31,11 @@ def haversine(lonlat: np.ndarray) -> np.ndarray:
     dlon = lon[:, None] - lon[None, :]
     a = np.sin(dlat / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
     return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+STRAIGHT_LINE_KMH = 30.0  # assumed speed for straight-line durations: a typical urban driving average
+
+
+def straight_line_durations(distance_m: np.ndarray) -> np.ndarray:
+    """Seconds to cover straight-line metres at STRAIGHT_LINE_KMH (a stand-in when no road engine is used)."""
+    return np.asarray(distance_m, dtype=np.float64) / (STRAIGHT_LINE_KMH / 3.6)

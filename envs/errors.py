@@ -15,3 +15,7 @@ class UnsupportedFeatureError(NcoError):
 
 class CheckpointError(NcoError):
     """A checkpoint is missing, unreadable or does not fit the instance."""
+
+
+class OsrmError(NcoError):
+    """The OSRM engine or server failed, or its answer cannot be used (far snaps, unreachable pairs)."""

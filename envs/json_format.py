@@ -1,10 +1,16 @@
 """The JSON instance and solution formats (schemas: instance.schema.json, solution.schema.json).
 
 An instance file names its depot, its clients and its fleet; matrices are
-optional (computed from coordinates when absent). Reading validates the file
-against the schema first, turning the first problem into one line that names
-its place in the file ("clients[4].demand must be a non-negative integer,
-got -2"), then builds the `Instance`, whose own validation covers the rest.
+optional. Without them, planar (x/y) distances are Euclidean; lon/lat
+instances need a source said out loud: road matrices from an OSRM server
+(`osrm_url`, metres and seconds) or straight lines (`haversine=True`:
+great-circle metres, durations at STRAIGHT_LINE_KMH). Files of lon/lat
+instances are always written with their matrices, so they read back alone.
+
+Reading validates the file against the schema first, turning the first
+problem into one line that names its place in the file ("clients[4].demand
+must be a non-negative integer, got -2"), then builds the `Instance`, whose
+own validation covers the rest.
 A solution file names clients by the instance's ids, so it can be read back
 and re-checked.
 """
@@ -23,8 +29,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from envs.checker import Report, gap, route_stats
-from envs.distances import euclidean, haversine
-from envs.errors import InstanceError
+from envs.distances import euclidean, haversine, straight_line_durations
+from envs.errors import InstanceError, OsrmError
 from envs.instance import INF, Instance, VehicleType
 from envs.solution import Route, Solution
 
@@ -35,26 +41,52 @@ _COORD_KEYS = {"xy": ("x", "y"), "lonlat": ("lon", "lat")}
 
 
 # ---------------------------------------------------------------- instances
-def load_instance_json(path: str | Path) -> Instance:
-    """Read a city.json-style instance file; every problem becomes a one-line InstanceError."""
+def load_instance_json(path: str | Path, *, osrm_url: str | None = None, haversine: bool = False) -> Instance:
+    """Read a city.json-style instance file; every problem becomes a one-line InstanceError.
+
+    `osrm_url` and `haversine` say where a lon/lat file without matrices gets them (see instance_from_dict).
+    """
     path = Path(path)
     data = read_json(path)
-    return instance_from_dict(data, source=path.name, default_name=path.stem)
+    return instance_from_dict(data, source=path.name, default_name=path.stem, osrm_url=osrm_url, haversine=haversine)
 
 
-def instance_from_dict(d: Any, *, source: str | None = None, default_name: str = "instance") -> Instance:
+def instance_from_dict(
+    d: Any,
+    *,
+    source: str | None = None,
+    default_name: str = "instance",
+    osrm_url: str | None = None,
+    haversine: bool = False,
+) -> Instance:
     """Build an Instance from a parsed JSON document.
 
     `source` prefixes error messages (a file name); by default the instance's name.
+    A lon/lat document without a distance matrix gets road matrices from the
+    OSRM server at `osrm_url` (metres, seconds; see envs.osrm_client) or, with
+    `haversine`, great-circle metres and durations at STRAIGHT_LINE_KMH; with
+    neither it is refused. Both are ignored when the document has its matrix.
     """
     name = d.get("name") if isinstance(d, dict) and isinstance(d.get("name"), str) else default_name
     source = source or name
     _validate(d, "instance", source)
+    if osrm_url and haversine:
+        raise InstanceError(f"{source}: give an OSRM URL or haversine, not both")
+    nodes = [d["depot"], *d["clients"]]
+    if (
+        d.get("coordinates") == "lonlat"
+        and "distance_matrix" not in d
+        and any("lon" in node for node in nodes)
+        and not (osrm_url or haversine)
+    ):
+        raise InstanceError(
+            f"{source} has lon/lat but no matrices: pass --osrm-url URL (or --haversine for straight lines)"
+        )
     try:
-        return _build(d, name, source)
-    except InstanceError as err:
+        return _build(d, name, source, osrm_url=osrm_url)
+    except (InstanceError, OsrmError) as err:
         msg = str(err)
-        raise InstanceError(f"{source}: {msg.removeprefix(name + ': ')}") from None
+        raise type(err)(f"{source}: {msg.removeprefix(name + ': ')}") from None
 
 
 def instance_to_dict(inst: Instance, *, include_matrices: bool = False) -> dict:
@@ -343,7 +375,7 @@ def _show(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- building
-def _build(d: dict, name: str, source: str) -> Instance:
+def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Instance:
     system = d.get("coordinates", "xy")
     keys = _COORD_KEYS[system]
     other = _COORD_KEYS["lonlat" if system == "xy" else "xy"]
@@ -378,17 +410,26 @@ def _build(d: dict, name: str, source: str) -> Instance:
                         f"{key} row {i} has {len(row)} entries; expected {n1} (the matrix must be square)"
                     )
             matrices[key] = np.array(m, dtype=np.float64)
-    if "distance_matrix" in matrices:
-        distance = matrices["distance_matrix"]
-    else:
-        distance = _computed_distance(coords, system, d.get("distance_rounding", "exact"))
-
     ids = [nodes[0].get("id", "depot")] + [c["id"] for c in d["clients"]]
     seen: dict[str, int] = {}
     for i, ident in enumerate(ids):
         if str(ident) in seen:
             raise InstanceError(f"{labels[i]}.id {ident!r} is already used by {labels[seen[str(ident)]]}")
         seen[str(ident)] = i
+
+    rounding = d.get("distance_rounding", "exact")
+    if "distance_matrix" in matrices:
+        distance = matrices["distance_matrix"]
+    elif system == "lonlat" and osrm_url:
+        from envs.osrm_client import road_matrices
+
+        road = road_matrices(coords, osrm_url, ids=ids)
+        distance = _rounded(road.distance, rounding)
+        matrices.setdefault("duration_matrix", road.duration)
+    else:
+        distance = _computed_distance(coords, system, rounding)
+        if system == "lonlat":
+            matrices.setdefault("duration_matrix", straight_line_durations(distance))
 
     windows = [node.get("time_window") for node in nodes]
     time_windows = None
@@ -452,7 +493,10 @@ def _vehicle_from_dict(v: dict, k: int, index: dict[str, int], n1: int) -> Vehic
 def _computed_distance(coords: np.ndarray, system: str, rounding: str) -> np.ndarray:
     if system == "xy":
         return euclidean(coords, rounding)
-    d = haversine(coords)
+    return _rounded(haversine(coords), rounding)
+
+
+def _rounded(d: np.ndarray, rounding: str) -> np.ndarray:
     if rounding == "round":
         return np.round(d)
     if rounding == "dimacs":
@@ -461,8 +505,11 @@ def _computed_distance(coords: np.ndarray, system: str, rounding: str) -> np.nda
 
 
 def _recomputable(inst: Instance) -> str | None:
-    """The rounding under which the coordinates reproduce the distance matrix exactly, if any."""
-    if inst.coords is None:
+    """The rounding under which the coordinates reproduce the distance matrix exactly, if any.
+
+    Never for lon/lat: reading those back without matrices would need an OSRM server or a flag.
+    """
+    if inst.coords is None or inst.coord_system != "xy":
         return None
     for rounding in ROUNDINGS:
         if np.array_equal(_computed_distance(inst.coords, inst.coord_system, rounding), inst.distance):

@@ -17,8 +17,13 @@ from envs.vrplib_format import load_vrplib
 READERS = {".json": load_instance_json, ".vrp": load_vrplib, ".txt": load_vrplib}
 
 
-def load_instance(path: str | Path) -> Instance:
-    """Read an instance: `.json` (city.json format), `.vrp` (VRPLIB) or `.txt` (Solomon or VRPLIB)."""
+def load_instance(path: str | Path, osrm_url: str | None = None, haversine: bool = False) -> Instance:
+    """Read an instance: `.json` (city.json format), `.vrp` (VRPLIB) or `.txt` (Solomon or VRPLIB).
+
+    A lon/lat JSON file without matrices needs `osrm_url` (road matrices from
+    that OSRM server) or `haversine=True` (straight lines); otherwise it is
+    refused. Both are ignored by files that carry their own distances.
+    """
     path = Path(path)
     if not path.exists():
         raise InstanceError(f"file not found: {path}")
@@ -31,6 +36,8 @@ def load_instance(path: str | Path) -> Instance:
             f"{path.name}: unknown file type {path.suffix or '(no extension)'!r}; expected one of {kinds}"
         )
     try:
+        if reader is load_instance_json:
+            return load_instance_json(path, osrm_url=osrm_url, haversine=haversine)
         return reader(path)
     except InstanceError as err:
         raise InstanceError(_one_line(str(err))) from None

@@ -9,6 +9,8 @@ inference path.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from rl4co.envs.common.base import RL4COEnvBase
@@ -54,7 +56,33 @@ class XLikeCVRPGenerator(Generator):
         return TensorDict(data, batch_size=[b])
 
 
-GENERATORS = {"uniform": UniformCVRPGenerator, "xlike": XLikeCVRPGenerator, "asymmetric": AsymmetricCVRPGenerator}
+class RoadCVRPGenerator(Generator):
+    """Instances drawn from the training split of a city dataset (real road matrices, envs.city_dataset)."""
+
+    def __init__(self, num_clients: int = 100, dataset: str | None = None, seed: int = 0):
+        from envs.city_dataset import load_city_dataset
+
+        super().__init__(num_clients=num_clients)
+        self.num_clients = num_clients
+        self.dataset = load_city_dataset(dataset or DEFAULT_ROAD_DATASET)
+        self.rng = np.random.default_rng(seed)
+
+    def _generate(self, batch_size) -> TensorDict:
+        from envs.city_dataset import sample_instance
+
+        (b,) = batch_size
+        seeds = self.rng.integers(0, 2**62, size=b)
+        batch = [sample_instance(self.dataset, self.num_clients, "train", int(s)) for s in seeds]
+        return TensorDict(stack_instances(batch), batch_size=[b])
+
+
+DEFAULT_ROAD_DATASET = Path(__file__).resolve().parent.parent / "data" / "monaco" / "monaco_1000.npz"
+GENERATORS = {
+    "uniform": UniformCVRPGenerator,
+    "xlike": XLikeCVRPGenerator,
+    "asymmetric": AsymmetricCVRPGenerator,
+    "road": RoadCVRPGenerator,
+}
 
 
 class CVRPEnv(RL4COEnvBase):

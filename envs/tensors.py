@@ -21,23 +21,27 @@ def planar(instance: Instance) -> tuple[np.ndarray, float]:
     return c / span, span
 
 
+MEAN_UNIT_DISTANCE = 0.5214  # mean distance between two uniform points of the unit square
+
+
 def instance_tensors(
     instance: Instance, normalize_costs: bool = False, need_coords: bool = True
 ) -> dict[str, torch.Tensor]:
     """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1).
 
-    With normalize_costs the matrices are divided by the coordinate span (or by
-    their mean where there are no coordinates), so that rewards are on the
-    unit-square scale used in training. Without coordinates, locs are zeros:
-    only a matrix-aware policy (need_coords=False) can work from those.
+    With normalize_costs both matrices are scaled to a mean of MEAN_UNIT_DISTANCE,
+    so that rewards of any instance (planar units, road metres or seconds) are on
+    the unit-square scale of the uniform training data. Without coordinates,
+    locs are zeros: only a matrix-aware policy (need_coords=False) can use those.
     """
     if instance.coords is None and not need_coords:
-        locs, span = np.zeros((instance.num_nodes, 2)), float(instance.distance.mean()) or 1.0
+        locs = np.zeros((instance.num_nodes, 2))
     else:
-        locs, span = planar(instance)
+        locs, _ = planar(instance)
     dist, dur = instance.distance, instance.duration
     if normalize_costs:
-        dist, dur = dist / span, dur / (float(dur.mean()) or 1.0) * float(dist.mean() / span)
+        dist = dist * (MEAN_UNIT_DISTANCE / (float(dist.mean()) or 1.0))
+        dur = dur * (MEAN_UNIT_DISTANCE / (float(dur.mean()) or 1.0))
     dtype = torch.float32 if normalize_costs else torch.float64
     return {
         "locs": torch.tensor(locs, dtype=torch.float32)[None],
@@ -47,7 +51,7 @@ def instance_tensors(
     }
 
 
-def stack_instances(instances: list[Instance]) -> dict[str, torch.Tensor]:
+def stack_instances(instances: list[Instance], need_coords: bool = True) -> dict[str, torch.Tensor]:
     """A training batch from same-size instances (costs normalised)."""
-    parts = [instance_tensors(i, normalize_costs=True) for i in instances]
+    parts = [instance_tensors(i, normalize_costs=True, need_coords=need_coords) for i in instances]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}

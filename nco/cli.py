@@ -1,4 +1,4 @@
-"""`nco` command line: solve, check, train.
+"""`nco` command line: solve, check, train, and the OSRM road engine (osrm build, osrm serve).
 
 Bad input ends in one line `error: ...` on stderr and exit status 2, never a
 traceback (set NCO_DEBUG=1 to see one).
@@ -71,21 +71,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
     s.add_argument("--workers", type=int, default=0, help="processes for a folder (default: one per core)")
     s.add_argument("--quiet", action="store_true", help="print only the one-line summary")
+    add_matrix_source(s)
     s.set_defaults(func=cmd_solve)
 
     c = sub.add_parser("check", help="check a solution JSON against its instance and print its cost")
     c.add_argument("--instance", required=True)
     c.add_argument("--solution", required=True)
+    add_matrix_source(c)
     c.set_defaults(func=cmd_check)
+
+    o = sub.add_parser("osrm", help="the OSRM road engine: build a road graph from OpenStreetMap data, serve it")
+    osub = o.add_subparsers(dest="osrm_command", required=True)
+    ob = osub.add_parser("build", help="build a road graph (MLD) from an OSM extract (.osm.pbf)")
+    ob.add_argument("--pbf", required=True, help="OpenStreetMap extract, e.g. data/osm/monaco.osm.pbf")
+    ob.add_argument("--out", help="folder for the graph files (default: a folder named after the extract beside it)")
+    ob.add_argument("--profile", default="car", help="routing profile: car, bicycle, foot or a .lua file (default car)")
+    ob.set_defaults(func=cmd_osrm_build)
+    og = osub.add_parser("serve", help="serve a road graph over HTTP in the foreground (Ctrl-C stops)")
+    og.add_argument("--graph", required=True, help="the graph's base path FILE.osrm (as printed by nco osrm build)")
+    og.add_argument("--port", type=int, default=5000)
+    og.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    og.add_argument("--max-table-size", type=int, default=1000, help="largest table (locations) one request may ask for")
+    og.set_defaults(func=cmd_osrm_serve)
 
     t = sub.add_parser("train", help="train or fine-tune a CVRP policy (REINFORCE + POMO baseline, Lightning)")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",
-        choices=("uniform", "xlike"),
+        choices=("uniform", "xlike", "asymmetric", "road"),
         default="uniform",
-        help="training instances: uniform (Kool et al.) or X-like (Uchoa et al.)",
+        help="training instances: uniform (Kool et al.), X-like (Uchoa et al.), asymmetric (uniform with detoured"
+        " one-way arcs) or road (drawn from a city dataset's training split, see --dataset)",
     )
+    t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
+    t.add_argument("--policy", choices=("attention", "matrix"), default="attention",
+                   help="attention: reads coordinates; matrix: also reads the distance/duration matrices")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
@@ -106,6 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.set_defaults(func=cmd_train)
     return p
+
+
+def add_matrix_source(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--osrm-url",
+        metavar="URL",
+        help="lon/lat instances without matrices: road distances (m) and durations (s) from this OSRM server",
+    )
+    g.add_argument(
+        "--haversine",
+        action="store_true",
+        help="lon/lat instances without matrices: straight-line metres, durations at 30 km/h",
+    )
+
+
+def load_options(args) -> dict:
+    """Keyword arguments for envs.loaders.load_instance (where lon/lat instances get their matrices)."""
+    return {"osrm_url": args.osrm_url, "haversine": args.haversine}
 
 
 # ---------------------------------------------------------------------- solve
@@ -131,7 +170,7 @@ def cmd_solve(args) -> int:
         return solve_folder(path, args)
     from envs.loaders import load_instance
 
-    instance = load_instance(path)
+    instance = load_instance(path, **load_options(args))
     solution, report = solve_and_check(instance, options(args))
     write_outputs(instance, solution, report, args.output, args.plot)
     print(summary(instance, solution, report, routes=not args.quiet))
@@ -182,12 +221,14 @@ def summary(instance, solution, report, routes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _solve_one(path: str, opts: SolveOptions, output: str | None, plot: str | None) -> tuple[str, str, bool]:
+def _solve_one(
+    path: str, opts: SolveOptions, output: str | None, plot: str | None, load: dict | None = None
+) -> tuple[str, str, bool]:
     """Worker: solve one file; errors come back as text so the other files still finish."""
     from envs.loaders import load_instance
 
     try:
-        instance = load_instance(path)
+        instance = load_instance(path, **(load or {}))
         solution, report = solve_and_check(instance, opts)
         stem = Path(path).stem
         write_outputs(
@@ -214,7 +255,7 @@ def solve_folder(folder: Path, args) -> int:
     from tqdm import tqdm
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_solve_one, f, opts, args.output, args.plot) for f in files]
+        futures = [pool.submit(_solve_one, f, opts, args.output, args.plot, load_options(args)) for f in files]
         bar = tqdm(as_completed(futures), total=len(files), unit="instance", disable=None, file=sys.stderr)
         results = []
         for fut in bar:
@@ -235,7 +276,7 @@ def cmd_check(args) -> int:
     from envs.json_format import load_solution_json
     from envs.loaders import load_instance
 
-    instance = load_instance(args.instance)
+    instance = load_instance(args.instance, **load_options(args))
     solution = load_solution_json(instance, args.solution)
     report = check(instance, solution)
     solution.timings.setdefault("total", 0.0)
@@ -262,7 +303,8 @@ def cmd_train(args) -> int:
         val_size=args.val_size,
         num_starts=args.starts or None,
         lr=args.lr,
-        policy=PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim),
+        policy=PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix"),
+        dataset=args.dataset,
         out_dir=args.out,
         init_from=args.init_from,
         resume=args.resume,
@@ -277,6 +319,42 @@ def cmd_train(args) -> int:
     result = train(cfg)
     print(f"trained: validation cost {result['val_cost']:.4f}; checkpoint {result['best']}")
     return 0
+
+
+# ---------------------------------------------------------------------- osrm
+def cmd_osrm_build(args) -> int:
+    from nco import osrm_engine
+
+    started = time.perf_counter()
+    graph = osrm_engine.build(args.pbf, args.out, profile=args.profile)
+    print(
+        f"built {graph} ({args.profile} profile, MLD) in {time.perf_counter() - started:.1f} s;"
+        f" graph fingerprint {osrm_engine.graph_fingerprint(graph)}"
+    )
+    print(f"serve it with: nco osrm serve --graph {graph}")
+    return 0
+
+
+def cmd_osrm_serve(args) -> int:
+    from nco import osrm_engine
+
+    if not 0 < args.port < 65536:
+        raise NcoError(f"--port must be between 1 and 65535, got {args.port}")
+    graph = osrm_engine.check_graph(args.graph)
+    proc = osrm_engine.serve(graph, args.port, args.max_table_size, ip=args.ip, quiet=False)
+    print(
+        f"serving {graph} at http://{args.ip}:{args.port} (OSRM {osrm_engine.version()}, MLD,"
+        f" max table size {args.max_table_size}, graph fingerprint {osrm_engine.graph_fingerprint(graph)});"
+        " Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        osrm_engine.stop(proc)
+        print("stopped", flush=True)
+        return 0
+    return fail(f"osrm-routed exited with status {code}") if code else 0
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ class ExportPolicy(Callback):
 @dataclass
 class TrainConfig:
     num_clients: int = 100
-    distribution: str = "uniform"  # uniform | xlike
+    distribution: str = "uniform"  # uniform | xlike | asymmetric | road
+    dataset: str | None = None  # city dataset (.npz) for the road distribution
     epochs: int = 10
     batch_size: int = 64
     train_size: int = 10_000
@@ -107,7 +108,8 @@ def train(cfg: TrainConfig) -> dict:
         policy.train()
     else:
         policy = AttentionPolicy(cfg.policy)
-    env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients))
+    extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
+    env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
     module = POMO(
         env,
         policy,
@@ -121,8 +123,9 @@ def train(cfg: TrainConfig) -> dict:
     )
     meta = {
         "variant": "cvrp",
-        "features": [],
-        "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution},
+        "features": ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else [],
+        "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
+        | ({"dataset": Path(cfg.dataset or "data/monaco/monaco_1000.npz").name} if cfg.distribution == "road" else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = []

@@ -116,16 +116,37 @@ def test_json_round_trip_asymmetric_matrix():
     assert_same_instance(inst, instance_from_dict(json.loads(json.dumps(doc))))
 
 
-def test_lonlat_uses_haversine_metres():
-    doc = {
-        "coordinates": "lonlat",
-        "depot": {"lon": 7.4246, "lat": 43.7384},
-        "clients": [{"id": "casino", "lon": 7.4286, "lat": 43.7394, "demand": 1}],
-        "fleet": [{"capacity": 1}],
-    }
-    inst = instance_from_dict(doc)
+LONLAT_DOC = {
+    "coordinates": "lonlat",
+    "depot": {"lon": 7.4246, "lat": 43.7384},
+    "clients": [{"id": "casino", "lon": 7.4286, "lat": 43.7394, "demand": 1}],
+    "fleet": [{"capacity": 1}],
+}
+
+
+def test_lonlat_without_matrices_needs_a_source():
+    with pytest.raises(InstanceError) as err:
+        instance_from_dict(copy.deepcopy(LONLAT_DOC), source="monaco.json")
+    assert str(err.value) == (
+        "monaco.json has lon/lat but no matrices: pass --osrm-url URL (or --haversine for straight lines)"
+    )
+    with pytest.raises(InstanceError, match="not both"):
+        instance_from_dict(copy.deepcopy(LONLAT_DOC), osrm_url="http://127.0.0.1:5000", haversine=True)
+
+
+def test_lonlat_with_haversine_uses_great_circle_metres_and_writes_its_matrices():
+    inst = instance_from_dict(copy.deepcopy(LONLAT_DOC), haversine=True)
     assert 300 < inst.distance[0, 1] < 360  # about 340 m across Monaco
-    assert_same_instance(inst, instance_from_dict(instance_to_dict(inst)))
+    assert inst.duration[0, 1] == pytest.approx(inst.distance[0, 1] / (30 / 3.6))  # seconds at 30 km/h
+    doc = instance_to_dict(inst)
+    assert "distance_matrix" in doc and "duration_matrix" in doc  # the file reads back with no flag
+    assert_same_instance(inst, instance_from_dict(doc))
+
+
+def test_lonlat_matrices_in_the_file_need_no_source():
+    doc = copy.deepcopy(LONLAT_DOC) | {"distance_matrix": [[0, 1359.3], [705.8, 0]]}
+    inst = instance_from_dict(doc)
+    assert inst.distance[0, 1] == 1359.3 and inst.distance[1, 0] == 705.8 and "asymmetric" in inst.features()
 
 
 def test_solution_json_round_trip(tmp_path):

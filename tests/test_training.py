@@ -113,3 +113,16 @@ def test_train_command_refuses_a_missing_init_checkpoint(tmp_path, capsys):
 
     assert main(["train", "--init-from", str(tmp_path / "gone.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
+    from nco.cli import main
+
+    out = tmp_path / "road"
+    code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--epochs", "1",
+                 "--train-size", "64", "--batch-size", "32", "--val-size", "32", "--layers", "1", "--embed-dim", "32",
+                 "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    policy, info = load_checkpoint(out / "best.pt")
+    assert policy.cfg.matrix and info["features"] == ["asymmetric"]
+    assert info["trained_on"] == {"num_clients": 8, "distribution": "road", "dataset": "monaco_1000.npz"}
