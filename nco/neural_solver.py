@@ -71,8 +71,8 @@ def solve(
             per_rollout = (time.perf_counter() - started) / probe  # batching only makes larger passes cheaper
             budget = int((max_seconds - (time.perf_counter() - started)) / per_rollout)
             starts, num_augment = _fit(budget, starts or 1, num_augment)
-        if starts:
-            runs.append(policy(data, num_starts=starts, num_augment=num_augment, decode=decode).actions[0])
+        if starts or not runs:  # no starts and no probe: the single rollout the policy chooses
+            runs.append(policy(data, num_starts=starts or None, num_augment=num_augment, decode=decode).actions[0])
     width = max(r.shape[-1] for r in runs)
     tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
     costs = dyn.tour_cost(data["dist"], tours[None])[0]

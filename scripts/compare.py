@@ -4,6 +4,12 @@
     python scripts/compare.py uniform --count 128 --size 100 --time-limit 5 --reference-time 10
     # the X instances shipped in data/x, gap to best known, by size bucket
     python scripts/compare.py x --folder data/x --time-limit 5
+    # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
+    python scripts/compare.py road --count 64 --solvers nco,nco:data/checkpoints/road100_matrix.pt,nco-hybrid@1,nco-hybrid@5,ortools@5
+
+A solver spec is NAME[:CHECKPOINT][@SECONDS] with NAME one of nco-greedy, nco
+(policy, multi-start + augmentation), nco-hybrid, ortools, pyvrp; SECONDS
+defaults to --time-limit.
 
 Every solution is validated by the checker; costs are the checker's. Solvers
 run side by side in worker processes (one core each). Results go to
@@ -54,10 +60,11 @@ def _run(instance: Instance, opts: SolveOptions) -> dict:
 
 
 def label(opts: SolveOptions) -> str:
+    ckpt = f", {Path(opts.checkpoint).stem}" if opts.checkpoint else ""
     if opts.solver == "nco" and opts.time_limit > 0:
-        return f"nco hybrid ({opts.time_limit:g} s)"
+        return f"nco hybrid ({opts.time_limit:g} s{ckpt})"
     if opts.solver == "nco":
-        return f"nco policy (starts {opts.num_starts or 1}, aug {opts.num_augment})"
+        return f"nco policy (starts {opts.num_starts or 1}, aug {opts.num_augment}{ckpt})"
     return f"{opts.solver} ({opts.time_limit:g} s)"
 
 
@@ -159,9 +166,27 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
     plt.close(fig)
 
 
+def solver_spec(spec: str, args) -> SolveOptions:
+    """NAME[:CHECKPOINT][@SECONDS] -> SolveOptions."""
+    spec, _, seconds = spec.partition("@")
+    name, _, checkpoint = spec.partition(":")
+    budget = float(seconds) if seconds else args.time_limit
+    checkpoint = checkpoint or args.checkpoint
+    if name == "nco-greedy":
+        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=None, num_augment=1)
+    if name == "nco":
+        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=args.starts)
+    if name == "nco-hybrid":
+        return SolveOptions("nco", budget, checkpoint=checkpoint)
+    if name in ("ortools", "pyvrp"):
+        return SolveOptions(name, budget)
+    raise SystemExit(f"unknown solver spec {spec!r}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("set", choices=("uniform", "x"))
+    ap.add_argument("set", choices=("uniform", "x", "road"))
+    ap.add_argument("--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road set")
     ap.add_argument("--count", type=int, default=128)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2026)
@@ -185,6 +210,12 @@ def main() -> None:
 
         instances = uniform_instances(args.size, args.count, args.seed)
         title = f"{args.count} uniform CVRP{args.size} (seed {args.seed})"
+    elif args.set == "road":
+        from envs.city_dataset import load_city_dataset, sample_instance
+
+        city = load_city_dataset(args.dataset)
+        instances = [sample_instance(city, args.size, "test", args.seed + i) for i in range(args.count)]
+        title = f"{args.count} asymmetric CVRP{args.size} on {city.name} roads (held-out locations, seed {args.seed})"
     else:
         from envs.loaders import load_instance
 
@@ -194,18 +225,7 @@ def main() -> None:
     out = Path(args.out or f"runs/bench/{args.set}")
     out.mkdir(parents=True, exist_ok=True)
 
-    configs = []
-    for s in args.solvers.split(","):
-        if s == "nco-greedy":
-            configs.append(
-                SolveOptions(solver="nco", time_limit=0, checkpoint=args.checkpoint, num_starts=None, num_augment=1)
-            )
-        elif s == "nco":
-            configs.append(SolveOptions(solver="nco", time_limit=0, checkpoint=args.checkpoint, num_starts=args.starts))
-        elif s == "nco-hybrid":
-            configs.append(SolveOptions(solver="nco", time_limit=args.time_limit, checkpoint=args.checkpoint))
-        else:
-            configs.append(SolveOptions(solver=s, time_limit=args.time_limit, seed=0))
+    configs = [solver_spec(spec, args) for spec in args.solvers.split(",")]
     ref = reference_costs(instances, args.reference_time, out, args.workers)
     if args.reference_only:
         print(f"reference cached in {out / 'reference.csv'} for {len(ref)} instances")
@@ -213,7 +233,7 @@ def main() -> None:
     rows = run_all(instances, configs, args.workers)
     write_csv(out / "results.csv", rows)
     md = table(rows, ref, buckets=args.set == "x")
-    ref_name = "best known" if args.set == "x" else f"PyVRP {args.reference_time:g} s"
+    ref_name = "best known" if args.set == "x" else f"PyVRP {args.reference_time:g} CPU-s"
     header = (
         f"{title}; gap to {ref_name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
         f" {args.workers} workers (one core each)"

@@ -66,6 +66,11 @@ def test_vrplib_instances_solve_with_numbers_as_ids(tmp_path, capsys):
     assert clients == list(range(2, 102))  # VRPLIB node numbers: depot 1, clients 2..101
 
 
+def test_single_greedy_rollout(capsys):
+    code, out, _ = run_cli(capsys, "solve", "--instance", CITY, "--time-limit", 0, "--starts", 0, "--augment", 1)
+    assert code == 0 and "feasible" in out
+
+
 def test_the_policy_alone_refuses_time_windows_with_one_line(capsys):
     code, _, err = run_cli(capsys, "solve", "--instance", SOLOMON, "--solver", "nco", "--time-limit", 0)
     assert code == 2 and "cannot handle" in err and "time_windows" in err and err.count("\n") == 1
