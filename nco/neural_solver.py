@@ -69,7 +69,8 @@ def solve(
             probe = min(8, n)
             runs.append(policy(data, num_starts=probe, decode=decode).actions[0])
             per_rollout = (time.perf_counter() - started) / probe  # batching only makes larger passes cheaper
-            budget = int((max_seconds - (time.perf_counter() - started)) / per_rollout)
+            # 0.7: a margin for what one probe cannot see (memory traffic of wide batches, a busy machine)
+            budget = int(0.7 * (max_seconds - (time.perf_counter() - started)) / per_rollout)
             starts, num_augment = _fit(budget, starts or 1, num_augment)
         if starts or not runs:  # no starts and no probe: the single rollout the policy chooses
             runs.append(policy(data, num_starts=starts or None, num_augment=num_augment, decode=decode).actions[0])

