@@ -169,17 +169,22 @@ def _choice(
     return code
 
 
+def _take(candidates: np.ndarray, taken: set, out: list, k: int) -> None:
+    """Append candidate points not taken yet to `out` (marking them taken) until it holds k."""
+    for p in candidates:
+        pt = (int(p[0]), int(p[1]))
+        if pt not in taken:
+            taken.add(pt)
+            out.append(pt)
+            if len(out) == k:
+                return
+
+
 def _random_points(rng: np.random.Generator, k: int, taken: set) -> list[tuple[int, int]]:
     """k distinct grid points, uniform, none already taken."""
     out: list[tuple[int, int]] = []
     while len(out) < k:
-        for p in rng.integers(0, GRID + 1, size=(2 * (k - len(out)) + 8, 2)):
-            pt = (int(p[0]), int(p[1]))
-            if pt not in taken:
-                taken.add(pt)
-                out.append(pt)
-                if len(out) == k:
-                    break
+        _take(rng.integers(0, GRID + 1, size=(2 * (k - len(out)) + 8, 2)), taken, out, k)
     return out
 
 
@@ -198,13 +203,7 @@ def _clustered_points(rng: np.random.Generator, k: int, taken: set) -> list[tupl
         cand = rng.integers(0, GRID + 1, size=(256, 2))
         weight = np.exp(-np.sqrt(((cand[:, None].astype(np.float64) - s[None]) ** 2).sum(-1)) / DECAY).sum(1) / norm
         accept = rng.random(len(cand)) <= weight
-        for p in cand[accept]:
-            pt = (int(p[0]), int(p[1]))
-            if pt not in taken:
-                taken.add(pt)
-                out.append(pt)
-                if len(out) == k:
-                    break
+        _take(cand[accept], taken, out, k)
     return out
 
 
