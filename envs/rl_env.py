@@ -20,6 +20,7 @@ from tensordict import TensorDict
 from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import asymmetric_batch, uniform_batch
 from envs.generators import xlike_instance
+from envs.instance import Instance
 from envs.tensors import stack_instances
 
 
@@ -41,39 +42,43 @@ class AsymmetricCVRPGenerator(UniformCVRPGenerator):
         return TensorDict(asymmetric_batch(b, self.num_clients), batch_size=[b])
 
 
-class XLikeCVRPGenerator(Generator):
-    """X-set-like instances (Uchoa et al. 2017), drawn one by one in numpy and stacked."""
+class SampledCVRPGenerator(Generator):
+    """Instances drawn one by one in numpy (one seed each, from the generator's own stream) and stacked."""
 
     def __init__(self, num_clients: int = 100, seed: int = 0):
         super().__init__(num_clients=num_clients)
         self.num_clients = num_clients
         self.rng = np.random.default_rng(seed)
 
+    def sample(self, seed: int) -> Instance:
+        raise NotImplementedError
+
     def _generate(self, batch_size) -> TensorDict:
         (b,) = batch_size
         seeds = self.rng.integers(0, 2**62, size=b)
-        data = stack_instances([xlike_instance(self.num_clients, int(s)) for s in seeds])
-        return TensorDict(data, batch_size=[b])
+        return TensorDict(stack_instances([self.sample(int(s)) for s in seeds]), batch_size=[b])
 
 
-class RoadCVRPGenerator(Generator):
+class XLikeCVRPGenerator(SampledCVRPGenerator):
+    """X-set-like instances (Uchoa et al. 2017)."""
+
+    def sample(self, seed: int) -> Instance:
+        return xlike_instance(self.num_clients, seed)
+
+
+class RoadCVRPGenerator(SampledCVRPGenerator):
     """Instances drawn from the training split of a city dataset (real road matrices, envs.city_dataset)."""
 
     def __init__(self, num_clients: int = 100, dataset: str | None = None, seed: int = 0):
         from envs.city_dataset import load_city_dataset
 
-        super().__init__(num_clients=num_clients)
-        self.num_clients = num_clients
+        super().__init__(num_clients, seed)
         self.dataset = load_city_dataset(dataset or DEFAULT_ROAD_DATASET)
-        self.rng = np.random.default_rng(seed)
 
-    def _generate(self, batch_size) -> TensorDict:
+    def sample(self, seed: int) -> Instance:
         from envs.city_dataset import sample_instance
 
-        (b,) = batch_size
-        seeds = self.rng.integers(0, 2**62, size=b)
-        batch = [sample_instance(self.dataset, self.num_clients, "train", int(s)) for s in seeds]
-        return TensorDict(stack_instances(batch), batch_size=[b])
+        return sample_instance(self.dataset, self.num_clients, "train", seed)
 
 
 DEFAULT_ROAD_DATASET = Path(__file__).resolve().parent.parent / "data" / "monaco" / "monaco_1000.npz"

@@ -18,7 +18,7 @@ from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
 from envs.errors import NcoError
-from envs.rl_env import GENERATORS, CVRPEnv
+from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv
 from nco.checkpoint import load_checkpoint, save_checkpoint
 from nco.policy import AttentionPolicy, PolicyConfig
 
@@ -125,7 +125,7 @@ def train(cfg: TrainConfig) -> dict:
         "variant": "cvrp",
         "features": ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else [],
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
-        | ({"dataset": Path(cfg.dataset or "data/monaco/monaco_1000.npz").name} if cfg.distribution == "road" else {}),
+        | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = []
