@@ -1,8 +1,8 @@
 """Anytime solving: the policy's best distinct rollouts seed PyVRP's genetic search (EARLI-style).
 
-The whole budget counts from the call: checkpoint loading, construction and
-model building come out of it, and the search gets what is left. With no
-budget left (or time_limit 0) the policy's best is returned as it is.
+The budget counts from after start-up (loading and warming up the checkpoint,
+like imports): construction and model building come out of it, and the search
+gets what is left. With time_limit 0 the policy's best is returned as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from envs.errors import UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Solution
 from nco import neural_solver
-from nco.checkpoint import default_checkpoint
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
 
@@ -36,9 +35,7 @@ def solve(
 
     Loading the checkpoint is start-up, like imports, and happens before the clock starts.
     """
-    if "asymmetric" in instance.features() or instance.coords is not None:
-        checkpoint = checkpoint or default_checkpoint(instance.features())
-        neural_solver.cached_policy(checkpoint)
+    checkpoint = neural_solver.prepare(instance, checkpoint) or checkpoint
     started = time.perf_counter()
     if time_limit <= 0:
         return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)

@@ -38,6 +38,17 @@ def cached_policy(checkpoint: str | Path | None = None) -> tuple[AttentionPolicy
     return _CACHE[key]
 
 
+def prepare(instance: Instance, checkpoint: str | Path | None = None) -> Path | str | None:
+    """The checkpoint for `instance` (the given one, else the shipped default for its features), loaded and
+    warmed up now, so that a time budget started afterwards pays no start-up. None if the policy cannot read
+    the instance."""
+    if not instance.features() <= SUPPORTED:
+        return None
+    checkpoint = checkpoint or default_checkpoint(instance.features())
+    cached_policy(checkpoint)
+    return checkpoint
+
+
 def solve(
     instance: Instance,
     checkpoint: str | Path | None = None,
@@ -57,13 +68,13 @@ def solve(
     the rollouts that fit (never more than num_starts x num_augment).
     """
     require_features(instance, SUPPORTED, "nco")
-    checkpoint = checkpoint or default_checkpoint(instance.features())
+    checkpoint = prepare(instance, checkpoint)
     policy, info = cached_policy(checkpoint)
     started = time.perf_counter()
     data = instance_tensors(instance, need_coords=not policy.cfg.matrix)
     n = instance.num_clients
     starts = min(num_starts, n) if num_starts else None
-    runs = []  # (actions (R, T), what was run)
+    runs = []  # actions (R, T) of each pass
     with torch.inference_mode():
         if max_seconds is not None:
             probe = min(8, n)

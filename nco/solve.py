@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from envs.checker import Report, check
 from envs.instance import Instance
@@ -47,9 +46,10 @@ def solver_function(opts: SolveOptions):
         from nco import neural_solver
 
         def warm(instance: Instance) -> Solution:
+            checkpoint = neural_solver.prepare(instance, opts.checkpoint)
             started = time.perf_counter()
             initial = neural_solver.solve(
-                instance, opts.checkpoint, num_starts=opts.num_starts, num_augment=opts.num_augment,
+                instance, checkpoint, num_starts=opts.num_starts, num_augment=opts.num_augment,
                 decode=opts.decode, max_seconds=0.3 * opts.time_limit,
             )  # fmt: skip
             remaining = max(0.01, opts.time_limit - (time.perf_counter() - started))
@@ -65,10 +65,6 @@ def solver_function(opts: SolveOptions):
     raise ValueError(f"unknown solver {opts.solver!r}; choose one of {', '.join(SOLVERS)}")
 
 
-def run_solver(instance: Instance, opts: SolveOptions) -> Solution:
-    return solver_function(opts)(instance)
-
-
 def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, Report]:
     """Solve and check; timings['total'] is the solve itself, from after the solver's imports."""
     solve = solver_function(opts)
@@ -77,10 +73,3 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
     solution.timings["total"] = time.perf_counter() - started
     return solution, check(instance, solution)
 
-
-def solve_file(path: str | Path, opts: SolveOptions) -> tuple[Instance, Solution, Report]:
-    from envs.loaders import load_instance
-
-    instance = load_instance(path)
-    solution, report = solve_and_check(instance, opts)
-    return instance, solution, report
