@@ -70,3 +70,31 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
         first = str(e).replace("\n", " ").replace("\t", "")[:200]
         raise CheckpointError(f"checkpoint {path} does not match its configuration: {first}") from None
     return policy.to(device).eval(), info
+
+
+def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPolicy:
+    """`target` with every weight of `source` that fits, for fine-tuning across architectures.
+
+    From a planar policy to a matrix-aware one: the shared layers are copied,
+    the client embedding keeps its coordinate and demand columns (the new
+    matrix-feature columns start at zero), and the edge bias and the distance
+    term of the pointer start silent, so the new policy begins as the planar
+    one and training decides how much the matrices matter.
+    """
+    state = target.state_dict()
+    for key, value in source.state_dict().items():
+        if key not in state:
+            continue
+        if state[key].shape == value.shape:
+            state[key] = value.clone()
+        elif value.dim() == 2 and state[key].shape[0] == value.shape[0] and state[key].shape[1] > value.shape[1]:
+            state[key] = torch.zeros_like(state[key])
+            state[key][:, : value.shape[1]] = value
+    target.load_state_dict(state)
+    if target.cfg.matrix and not source.cfg.matrix:
+        with torch.no_grad():
+            target.edge_bias[-1].weight.zero_()
+            target.edge_bias[-1].bias.zero_()
+            target.dist_weight.zero_()
+    return target
+

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from envs.errors import NcoError
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds for the whole solve (default 3); for nco, 0 = the policy alone, no search",
     )
     s.add_argument("--warm-start", action="store_true", help="ortools: start from the policy's best solution")
-    s.add_argument("--seeds", type=int, default=25, help="nco: policy solutions seeding the genetic search")
-    s.add_argument("--trace", action="store_true", help="print the best cost over time (nco and pyvrp)")
+    s.add_argument("--seeds", type=int, default=5, help="nco: policy solutions seeding the genetic search")
+    s.add_argument("--trace", action="store_true", help="print the best cost over time (nco, pyvrp, ortools)")
+    s.add_argument("--trace-plot", help="PNG of the best cost over time")
     s.add_argument("--checkpoint", help="policy checkpoint (.pt with its .json); default: the shipped one")
     s.add_argument("--starts", type=int, default=100, help="POMO starts for nco (0 = single greedy rollout)")
     s.add_argument("--augment", type=int, choices=(1, 2, 4, 8), default=8, help="symmetric views for nco")
@@ -104,15 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         " one-way arcs) or road (drawn from a city dataset's training split, see --dataset)",
     )
     t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
-    t.add_argument("--policy", choices=("attention", "matrix"), default="attention",
-                   help="attention: reads coordinates; matrix: also reads the distance/duration matrices")
+    t.add_argument("--policy", choices=("attention", "matrix"),
+                   help="attention (default): reads coordinates; matrix: also reads the distance/duration matrices."
+                   " With --init-from the architecture is the checkpoint's, and naming the other kind copies the"
+                   " weights that fit (a planar checkpoint starts a matrix policy)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
     t.add_argument("--val-size", type=int, default=256)
     t.add_argument("--starts", type=int, default=0, help="POMO starts per instance (0 = one per client)")
     t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--layers", type=int, default=6, help="encoder layers")
+    t.add_argument("--layers", type=int, default=6, help="encoder layers (a new policy; --init-from keeps its own)")
     t.add_argument("--embed-dim", type=int, default=128)
     t.add_argument("--out", default="runs/cvrp", help="run folder: best.pt/last.pt (+ .json), logs, Lightning ckpts")
     t.add_argument("--init-from", help="nco checkpoint to start from (fine-tuning)")
@@ -176,6 +180,13 @@ def cmd_solve(args) -> int:
     print(summary(instance, solution, report, routes=not args.quiet))
     if args.trace:
         print(trace_text(solution))
+    if args.trace_plot:
+        from nco.plot import plot_trace
+
+        try:
+            plot_trace(solution, args.trace_plot, instance.name)
+        except ValueError as e:  # the solution is already written: say why there is no picture
+            raise NcoError(str(e)) from None
     return 0 if report.feasible else 1
 
 
@@ -294,6 +305,13 @@ def cmd_train(args) -> int:
     from nco.training import TrainConfig, train
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    if args.init_from:  # the checkpoint's architecture; --policy may switch its matrix inputs on or off
+        from nco.checkpoint import read_checkpoint_info
+
+        own = PolicyConfig(**read_checkpoint_info(args.init_from)["config"])
+        policy = replace(own, matrix=args.policy == "matrix") if args.policy else own
+    else:
+        policy = PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix")
     cfg = TrainConfig(
         num_clients=args.size,
         distribution=args.distribution,
@@ -303,7 +321,7 @@ def cmd_train(args) -> int:
         val_size=args.val_size,
         num_starts=args.starts or None,
         lr=args.lr,
-        policy=PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix"),
+        policy=policy,
         dataset=args.dataset,
         out_dir=args.out,
         init_from=args.init_from,

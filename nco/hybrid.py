@@ -16,8 +16,15 @@ from envs.errors import UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Solution
 from nco import neural_solver
+from nco.policy import OutOfTime
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
+MIN_POLICY_S = 0.1  # a 100-client probe (8 rollouts) takes ~0.05 s on one core: short budgets still get seeds
+
+
+def policy_seconds(time_limit: float, share: float) -> float:
+    """The policy's part of a budget: `share` of it, but at least MIN_POLICY_S (and at most half)."""
+    return min(max(share * time_limit, MIN_POLICY_S), time_limit / 2)
 
 
 def solve(
@@ -25,11 +32,12 @@ def solve(
     time_limit: float,
     checkpoint: str | Path | None = None,
     seed: int = 0,
-    num_seeds: int = 25,
+    num_seeds: int = 5,
     num_starts: int | None = 100,
     num_augment: int = 8,
     decode: str = "greedy",
-    policy_share: float = 0.3,
+    policy_share: float = 0.1,
+    educate: bool = True,
 ) -> Solution:
     """Policy construction (within `policy_share` of the budget), then seeded genetic search until `time_limit`.
 
@@ -49,18 +57,21 @@ def solve(
             num_augment=num_augment,
             decode=decode,
             keep=max(1, num_seeds),
-            max_seconds=policy_share * time_limit - (time.perf_counter() - started),
+            max_seconds=policy_seconds(time_limit, policy_share) - (time.perf_counter() - started),
         )
         construct_s = time.perf_counter() - started
         seeds = [Solution.from_giant_tour(tour, "nco") for tour in built.meta.get("pool", [])] or [built]
         seeds = seeds[:num_seeds]
     except UnsupportedFeatureError as e:  # the GA still honours the instance; it starts unseeded
         policy_note = f"policy not used: {e}"
+    except OutOfTime:  # a large instance and a short budget: the GA gets the time that is left
+        construct_s = time.perf_counter() - started
+        policy_note = f"policy not used: no rollout finished in {policy_seconds(time_limit, policy_share):.2f} s"
     data, ints = pyvrp_solver.build_problem_data(instance)
     pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
     search_start = time.perf_counter() - started
     remaining = time_limit - search_start
-    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds)
+    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds, educate=educate)
     elapsed = time.perf_counter() - started
     meta = {
         "time_limit": time_limit,

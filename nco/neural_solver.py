@@ -19,7 +19,7 @@ from envs.instance import Instance, require_features
 from envs.solution import Solution
 from envs.tensors import instance_tensors
 from nco.checkpoint import default_checkpoint, load_checkpoint
-from nco.policy import AttentionPolicy
+from nco.policy import AttentionPolicy, OutOfTime
 
 SUPPORTED = frozenset({"asymmetric"})
 
@@ -65,7 +65,8 @@ def solve(
     distinct best rollouts to return (the first in `routes`, all in meta['pool']
     as giant tours) for seeding a search. max_seconds: a time cap; a small probe
     (8 starts, no augmentation) measures the speed and the main pass is cut to
-    the rollouts that fit (never more than num_starts x num_augment).
+    the rollouts that fit (never more than num_starts x num_augment); OutOfTime
+    if not even the probe finishes within it.
     """
     require_features(instance, SUPPORTED, "nco")
     checkpoint = prepare(instance, checkpoint)
@@ -75,16 +76,23 @@ def solve(
     n = instance.num_clients
     starts = min(num_starts, n) if num_starts else None
     runs = []  # actions (R, T) of each pass
+    deadline = None if max_seconds is None else started + max_seconds
     with torch.inference_mode():
-        if max_seconds is not None:
+        if max_seconds is not None:  # raises OutOfTime if not even the probe fits
             probe = min(8, n)
-            runs.append(policy(data, num_starts=probe, decode=decode).actions[0])
+            runs.append(policy(data, num_starts=probe, decode=decode, deadline=deadline).actions[0])
             per_rollout = (time.perf_counter() - started) / probe  # batching only makes larger passes cheaper
             # 0.7: a margin for what one probe cannot see (memory traffic of wide batches, a busy machine)
             budget = int(0.7 * (max_seconds - (time.perf_counter() - started)) / per_rollout)
             starts, num_augment = _fit(budget, starts or 1, num_augment)
         if starts or not runs:  # no starts and no probe: the single rollout the policy chooses
-            runs.append(policy(data, num_starts=starts or None, num_augment=num_augment, decode=decode).actions[0])
+            try:
+                runs.append(
+                    policy(data, num_starts=starts or None, num_augment=num_augment, decode=decode, deadline=deadline)
+                    .actions[0]
+                )  # fmt: skip
+            except OutOfTime:  # the probe's rollouts are what fit
+                starts, num_augment = probe, 1
     width = max(r.shape[-1] for r in runs)
     tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
     costs = dyn.tour_cost(data["dist"], tours[None])[0]

@@ -38,3 +38,31 @@ def plot_routes(instance: Instance, solution: Solution, report: Report, path: st
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
+    """The best-so-far cost over time of an anytime solve (meta['trace']), as a step curve."""
+    trace = solution.meta.get("trace")
+    if not trace:
+        raise ValueError(f"solver {solution.solver} recorded no anytime trace to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t, c = zip(*trace)
+    end = max(solution.timings.get("total", t[-1]), t[-1])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.step([*t, end], [*c, c[-1]], where="post", lw=1.5)
+    ax.plot(t, c, "o", ms=3)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("best cost so far")
+    ax.set_title(f"{name} · {solution.solver} · best {c[-1]:.6g}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+

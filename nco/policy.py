@@ -10,6 +10,7 @@ envs.cvrp_dynamics so the same rules govern training and inference.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -51,6 +52,10 @@ class EncoderLayer(nn.Module):
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(b, n, d)
         h = self._norm(self.norm1, h + self.out(att))
         return self._norm(self.norm2, h + self.ff(h))
+
+
+class OutOfTime(Exception):
+    """Decoding passed its deadline before the rollouts finished."""
 
 
 @dataclass
@@ -113,13 +118,15 @@ class AttentionPolicy(nn.Module):
         num_augment: int = 1,
         max_steps: int | None = None,
         generator: torch.Generator | None = None,
+        deadline: float | None = None,
     ) -> Rollout:
         """Roll out S rollouts per instance and augmentation.
 
         num_starts: POMO multi-start, rollout s first visits client s+1 (clients
         are cycled when S > N); None means a single rollout chosen by the policy.
         num_augment: 1 or 8 symmetric transforms of the planar features. Results
-        come back shaped (B, A*S, T), augmentation-major.
+        come back shaped (B, A*S, T), augmentation-major. deadline: a
+        time.perf_counter() value past which decoding stops with OutOfTime.
         """
         locs, demand = data["locs"], data["demand"]
         b, n1, _ = locs.shape
@@ -147,6 +154,8 @@ class AttentionPolicy(nn.Module):
         for _ in range(limit):
             if dyn.done(state).all():
                 break
+            if deadline is not None and time.perf_counter() > deadline:
+                raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
             mask = dyn.action_mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))
             q = graph_q + self.project_step(torch.cat([cur, 1.0 - state["used"].unsqueeze(-1)], dim=-1))

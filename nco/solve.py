@@ -25,7 +25,7 @@ class SolveOptions:
     num_starts: int | None = 100
     num_augment: int = 8
     decode: str = "greedy"  # or "sampling" (the policy's rollouts after each start)
-    num_seeds: int = 25  # policy solutions seeding the genetic search
+    num_seeds: int = 5  # policy solutions seeding the genetic search
     warm_start: bool = False  # ortools: start from the policy's best
 
 

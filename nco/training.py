@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -19,7 +19,7 @@ from rl4co.utils.trainer import RL4COTrainer
 
 from envs.errors import NcoError
 from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv
-from nco.checkpoint import load_checkpoint, save_checkpoint
+from nco.checkpoint import load_checkpoint, save_checkpoint, transplant
 from nco.policy import AttentionPolicy, PolicyConfig
 
 
@@ -86,7 +86,7 @@ class TrainConfig:
     val_size: int = 256
     num_starts: int | None = None  # None: one start per client (POMO)
     lr: float = 1e-4
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    policy: PolicyConfig | None = None  # None: the --init-from checkpoint's architecture, else the default
     out_dir: str = "runs/cvrp100"
     init_from: str | None = None  # nco checkpoint whose weights start the run
     resume: str | None = None  # Lightning checkpoint to continue exactly
@@ -103,11 +103,13 @@ def train(cfg: TrainConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.init_from:
+    if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
         policy, _ = load_checkpoint(cfg.init_from)
+        if cfg.policy is not None and cfg.policy != policy.cfg:
+            policy = transplant(policy, AttentionPolicy(cfg.policy))
         policy.train()
     else:
-        policy = AttentionPolicy(cfg.policy)
+        policy = AttentionPolicy(cfg.policy or PolicyConfig())
     extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
     env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
     module = POMO(

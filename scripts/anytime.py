@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="1,5")
     ap.add_argument("--long-budget", type=float, default=30.0)
     ap.add_argument("--long-count", type=int, default=8, help="instances per set also run at --long-budget")
-    ap.add_argument("--seeds", type=int, default=25, help="K: policy solutions seeding the GA")
+    ap.add_argument("--seeds", type=int, default=5, help="K: policy solutions seeding the GA")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default="runs/bench/anytime")

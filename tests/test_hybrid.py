@@ -1,15 +1,22 @@
 """Policy-seeded genetic search: seeds really reach the GA, budgets hold, and the CLI paths work."""
 
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from baselines import pyvrp_solver
 from envs.checker import check
+from envs.generators import uniform_instance
 from envs.loaders import load_instance
+from envs.solution import Solution
+from envs.tensors import instance_tensors
 from envs.vrplib_format import load_vrplib_solution
-from nco import hybrid
+from nco import hybrid, neural_solver
 from nco.cli import main
+from nco.policy import OutOfTime
 from nco.solve import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +64,18 @@ def test_time_limit_zero_is_the_policy_alone(capsys):
     assert "solver nco" in out and "no anytime trace" in out
 
 
-def test_hybrid_cli_prints_the_anytime_trace(capsys):
-    assert main(["solve", "--instance", str(X101), "--time-limit", "1", "--quiet", "--trace"]) == 0
+def test_hybrid_cli_prints_and_draws_the_anytime_trace(capsys, tmp_path):
+    png = tmp_path / "trace.png"
+    args = ["solve", "--instance", str(X101), "--time-limit", "1", "--quiet", "--trace", "--trace-plot", str(png)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "best cost over time" in out and out.count(" s  ") >= 2
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the policy alone records no trace: the solution is still written, and the missing picture is one line
+    sol = tmp_path / "sol.json"
+    args = ["solve", "--instance", str(X101), "--time-limit", "0", "--output", str(sol), "--trace-plot", str(png)]
+    assert main(args) == 2 and sol.exists()
+    assert "no anytime trace" in capsys.readouterr().err
 
 
 def test_ortools_warm_start_from_the_policy(capsys):
@@ -76,3 +91,39 @@ def test_instances_the_policy_cannot_read_still_get_the_genetic_search(capsys):
     assert main(["solve", "--instance", str(C101), "--time-limit", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "feasible" in out and "policy not used" in out and "time_windows" in out
+
+
+def _policy_seeds(inst, data, keep):
+    built = neural_solver.solve(inst, num_starts=8, num_augment=1, keep=keep)
+    return [pyvrp_solver.to_pyvrp_solution(data, Solution.from_giant_tour(t, "nco")) for t in built.meta["pool"]]
+
+
+def test_seeds_get_one_local_search_before_the_genetic_search():
+    inst = load_instance(X101)
+    data, _ = pyvrp_solver.build_problem_data(inst)
+    seeds = _policy_seeds(inst, data, 5)
+    raw = pyvrp_solver.run_genetic(data, 0.5, initial=seeds)
+    educated = pyvrp_solver.run_genetic(data, 0.5, initial=seeds, educate=True)
+    # the first trace point is the incumbent before the first iteration: the best (educated) seed
+    assert raw.trace[0][1] == min(s.distance() for s in seeds)
+    assert educated.trace[0][1] < raw.trace[0][1]
+
+
+@settings(max_examples=6, deadline=None)
+@given(n=st.integers(10, 60), seed=st.integers(0, 10_000))
+def test_educated_seeds_stay_feasible_and_never_get_worse(n, seed):
+    inst = uniform_instance(n, seed)
+    data, _ = pyvrp_solver.build_problem_data(inst)
+    seeds = _policy_seeds(inst, data, 4)
+    run = pyvrp_solver.run_genetic(data, 0.05, initial=seeds, educate=True)
+    assert run.result.best.is_feasible() and run.trace[0][1] <= min(s.distance() for s in seeds)
+
+
+def test_a_policy_past_its_deadline_stops_and_the_search_starts_unseeded():
+    policy, _ = neural_solver.cached_policy()
+    with pytest.raises(OutOfTime):
+        policy(instance_tensors(uniform_instance(50, 1)), num_starts=4, deadline=time.perf_counter())
+    big = uniform_instance(1000, 3)
+    sol = hybrid.solve(big, 1.0, policy_share=0.001)  # not one rollout of 1000 clients fits in 1 ms
+    assert "policy not used" in sol.meta["note"] and sol.meta["num_seeds"] == 0
+    assert check(big, sol).feasible

@@ -10,7 +10,7 @@ from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import uniform_batch
 from envs.checker import check
 from envs.generators import uniform_instances
-from nco.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+from nco.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, transplant
 from nco.policy import AttentionPolicy, PolicyConfig
 
 SMALL = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)
@@ -126,3 +126,30 @@ def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
     policy, info = load_checkpoint(out / "best.pt")
     assert policy.cfg.matrix and info["features"] == ["asymmetric"]
     assert info["trained_on"] == {"num_clients": 8, "distribution": "road", "dataset": "monaco_1000.npz"}
+
+
+def test_a_matrix_policy_transplanted_from_a_planar_one_starts_as_it(tmp_path):
+    from envs.batch_sampling import asymmetric_batch
+
+    torch.manual_seed(1)
+    planar = AttentionPolicy(SMALL).eval()
+    matrix = transplant(planar, AttentionPolicy(PolicyConfig(**{**SMALL.to_dict(), "matrix": True}))).eval()
+    data = asymmetric_batch(4, 12, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        a, b = planar(data, num_starts=12), matrix(data, num_starts=12)
+    assert torch.equal(a.actions, b.actions)
+    assert torch.allclose(a.log_likelihood, b.log_likelihood, atol=1e-5)
+
+
+def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
+    from nco.cli import main
+
+    init = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64)),
+                           tmp_path / "planar.pt")  # fmt: skip
+    out = tmp_path / "ft"
+    code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--init-from", str(init),
+                 "--epochs", "1", "--train-size", "64", "--batch-size", "32",
+                 "--val-size", "32", "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    policy, _ = load_checkpoint(out / "best.pt")
+    assert policy.cfg.matrix and policy.cfg.num_heads == 4 and policy.cfg.ff_dim == 64
