@@ -156,22 +156,23 @@ def _educate(initial, search, penalties, stop) -> list[pyvrp.Solution]:
     """Each seed after local search, while time lasts. The search penalises rather than forbids overload, so an
     infeasible result is searched again with boosted penalties (PyVRP's repair); a seed whose search still ends
     infeasible or worse stays as it was, so the incumbent stays feasible."""
-    out, cost, last = [], penalties.cost_evaluator().cost, 0.0
+    evaluator = penalties.cost_evaluator()
+    loads, tw, dist = penalties.penalties()
+    boosted = [CostEvaluator([p * 10.0**k for p in loads], tw * 10.0**k, dist * 10.0**k) for k in (1, 2, 3)]
+    out, last = [], 0.0
     for sol in initial:
         if stop.expired(last):
             out.append(sol)
             continue
         began = stop.clock()
-        improved = search(sol, penalties.cost_evaluator())
-        loads, tw, dist = penalties.penalties()
-        for k in range(1, 4):  # as PyVRP repairs offspring: again, with overload priced ever higher
+        improved = search(sol, evaluator)
+        for repair in boosted:  # as PyVRP repairs offspring: again, with overload priced ever higher
             if improved.is_feasible():
                 break
-            boost = 10.0**k
-            improved = search(improved, CostEvaluator([p * boost for p in loads], tw * boost, dist * boost))
+            improved = search(improved, repair)
         last = stop.clock() - began
-        out.append(improved if cost(improved) < cost(sol) else sol)
-    stop.last = stop.clock()
+        out.append(improved if evaluator.cost(improved) < evaluator.cost(sol) else sol)
+    stop.last = stop.clock()  # the seeds' search is not a GA iteration: the first one is timed from here
     return out
 
 

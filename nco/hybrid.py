@@ -49,6 +49,7 @@ def solve(
         return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, policy_note, construct_s = [], None, 0.0
+    policy_s = policy_seconds(time_limit, policy_share)
     try:
         built = neural_solver.solve(
             instance,
@@ -57,7 +58,7 @@ def solve(
             num_augment=num_augment,
             decode=decode,
             keep=max(1, num_seeds),
-            max_seconds=policy_seconds(time_limit, policy_share) - (time.perf_counter() - started),
+            max_seconds=policy_s - (time.perf_counter() - started),
         )
         construct_s = time.perf_counter() - started
         seeds = [Solution.from_giant_tour(tour, "nco") for tour in built.meta.get("pool", [])] or [built]
@@ -66,7 +67,7 @@ def solve(
         policy_note = f"policy not used: {e}"
     except OutOfTime:  # a large instance and a short budget: the GA gets the time that is left
         construct_s = time.perf_counter() - started
-        policy_note = f"policy not used: no rollout finished in {policy_seconds(time_limit, policy_share):.2f} s"
+        policy_note = f"policy not used: no rollout finished in {policy_s:.2f} s"
     data, ints = pyvrp_solver.build_problem_data(instance)
     pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
     search_start = time.perf_counter() - started

@@ -9,12 +9,27 @@ from envs.instance import Instance
 from envs.solution import Solution
 
 
-def plot_routes(instance: Instance, solution: Solution, report: Report, path: str | Path) -> Path:
+def _pyplot():
+    """matplotlib's pyplot on the headless backend, imported only when a picture is asked for."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: str | Path, dpi: int) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_routes(instance: Instance, solution: Solution, report: Report, path: str | Path) -> Path:
+    plt = _pyplot()
     if instance.coords is None:
         raise ValueError(f"instance {instance.name} has no coordinates to draw")
     xy = instance.coords
@@ -32,12 +47,7 @@ def plot_routes(instance: Instance, solution: Solution, report: Report, path: st
         ax.set_ylabel("latitude")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
@@ -45,11 +55,7 @@ def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
     trace = solution.meta.get("trace")
     if not trace:
         raise ValueError(f"solver {solution.solver} recorded no anytime trace to plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     t, c = zip(*trace)
     end = max(solution.timings.get("total", t[-1]), t[-1])
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -59,10 +65,5 @@ def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
     ax.set_ylabel("best cost so far")
     ax.set_title(f"{name} · {solution.solver} · best {c[-1]:.6g}")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
