@@ -87,6 +87,12 @@ def test_ortools_warm_start_from_the_policy(capsys):
     assert main(["solve", "--instance", str(X101), "--solver", "ortools", "--warm-start", "--time-limit", "1", "--quiet"]) == 0
 
 
+def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share():
+    big = uniform_instance(1000, 3)  # 1000 decoding steps do not fit in 0.3 s on one core (~360 do)
+    sol, report = solve_and_check(big, SolveOptions(solver="ortools", time_limit=1.0, warm_start=True))
+    assert report.feasible and "warm start not used" in sol.meta["note"]
+
+
 def test_instances_the_policy_cannot_read_still_get_the_genetic_search(capsys):
     assert main(["solve", "--instance", str(C101), "--time-limit", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
