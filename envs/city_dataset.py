@@ -40,6 +40,7 @@ from envs.generators import capacity_for
 from envs.instance import Instance, VehicleType
 
 SPLITS = ("train", "test")
+DEFAULT_ROAD_DATASET = Path(__file__).resolve().parent.parent / "data" / "monaco" / "monaco_1000.npz"
 
 
 @dataclass
@@ -52,9 +53,11 @@ class CityDataset:
     meta: dict = field(default_factory=dict)
 
     def indices(self, split: str) -> np.ndarray:
-        """Location indices of one split."""
+        """Location indices of one split, or of "all" (benchmarks at the dataset's full size, not evaluation)."""
+        if split == "all":
+            return np.arange(len(self.split))
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+            raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}")
         return np.flatnonzero(self.split == split)
 
     def save(self, path: str | Path) -> None:

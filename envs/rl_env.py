@@ -9,8 +9,6 @@ inference path.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from rl4co.envs.common.base import RL4COEnvBase
@@ -19,6 +17,7 @@ from tensordict import TensorDict
 
 from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import asymmetric_batch, uniform_batch
+from envs.city_dataset import DEFAULT_ROAD_DATASET
 from envs.generators import xlike_instance
 from envs.instance import Instance
 from envs.tensors import stack_instances
@@ -81,7 +80,6 @@ class RoadCVRPGenerator(SampledCVRPGenerator):
         return sample_instance(self.dataset, self.num_clients, "train", seed)
 
 
-DEFAULT_ROAD_DATASET = Path(__file__).resolve().parent.parent / "data" / "monaco" / "monaco_1000.npz"
 GENERATORS = {
     "uniform": UniformCVRPGenerator,
     "xlike": XLikeCVRPGenerator,

@@ -17,6 +17,11 @@ FORMAT = "nco-checkpoint/1"
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
 MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
+# Where a planar policy is transplanted into a matrix-aware one, the pointer starts with this weight on
+# the matrix distance from the current node (a nearest-neighbour prior). Measured on 32 held-out Monaco
+# CVRP100 (POMO, 100 starts): planar cvrp100 alone costs 15% more than nearest-neighbour multi-start on
+# the road matrix; with weight 10 it costs 5% more, and its own logits still matter enough to learn from.
+TRANSPLANT_DIST_WEIGHT = 10.0
 
 
 def default_checkpoint(features: frozenset[str]) -> Path:
@@ -77,9 +82,9 @@ def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPol
 
     From a planar policy to a matrix-aware one: the shared layers are copied,
     the client embedding keeps its coordinate and demand columns (the new
-    matrix-feature columns start at zero), and the edge bias and the distance
-    term of the pointer start silent, so the new policy begins as the planar
-    one and training decides how much the matrices matter.
+    matrix-feature columns start at zero) and the edge bias starts silent; the
+    pointer's distance term starts at TRANSPLANT_DIST_WEIGHT, because on real
+    roads the planar layout alone is a poor guide.
     """
     state = target.state_dict()
     for key, value in source.state_dict().items():
@@ -95,6 +100,6 @@ def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPol
         with torch.no_grad():
             target.edge_bias[-1].weight.zero_()
             target.edge_bias[-1].bias.zero_()
-            target.dist_weight.zero_()
+            target.dist_weight.fill_(TRANSPLANT_DIST_WEIGHT)
     return target
 

@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-size", type=int, default=256)
     t.add_argument("--starts", type=int, default=0, help="POMO starts per instance (0 = one per client)")
     t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--matrix-lr", type=float, help="learning rate of a matrix policy's matrix-reading parameters"
+                   " (default --lr; higher when fine-tuning from a planar checkpoint)")
     t.add_argument("--layers", type=int, default=6, help="encoder layers (a new policy; --init-from keeps its own)")
     t.add_argument("--embed-dim", type=int, default=128)
     t.add_argument("--out", default="runs/cvrp", help="run folder: best.pt/last.pt (+ .json), logs, Lightning ckpts")
@@ -214,6 +216,8 @@ def summary(instance, solution, report, routes: bool = True) -> str:
         f"{instance.name}: {instance.num_clients} clients | solver {solution.solver} | cost {report.cost:.6g}"
         f" | {report.num_routes} vehicles | {total:.3f} s | {'feasible' if report.feasible else 'INFEASIBLE'}"
     )
+    if solution.meta.get("checkpoint"):  # which policy built it: planar or matrix-aware
+        head += f" | policy {Path(solution.meta['checkpoint']).stem}"
     if instance.best_known:
         head += f" | gap {100 * (report.cost - instance.best_known) / instance.best_known:+.2f}% to best known"
     lines = [head]
@@ -321,6 +325,7 @@ def cmd_train(args) -> int:
         val_size=args.val_size,
         num_starts=args.starts or None,
         lr=args.lr,
+        matrix_lr=args.matrix_lr,
         policy=policy,
         dataset=args.dataset,
         out_dir=args.out,

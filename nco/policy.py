@@ -82,6 +82,12 @@ class AttentionPolicy(nn.Module):
         self.project_step = nn.Linear(d + 1, d, bias=False)
         self.project_out = nn.Linear(d, d, bias=False)
 
+    def matrix_parameters(self) -> list[nn.Parameter]:
+        """The parameters that read the matrices (empty for a planar policy); training may give them their own rate."""
+        if not self.cfg.matrix:
+            return []
+        return [*self.edge_bias.parameters(), self.dist_weight, *self.embed_client.parameters()]
+
     # ------------------------------------------------------------------ encoder
     def encode(
         self, locs: torch.Tensor, demand: torch.Tensor, mats: tuple[torch.Tensor, torch.Tensor] | None = None

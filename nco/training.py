@@ -26,9 +26,23 @@ from nco.policy import AttentionPolicy, PolicyConfig
 class POMO(RL4COLitModule):
     """REINFORCE whose baseline is the mean reward over the S starts of the same instance."""
 
-    def __init__(self, env: CVRPEnv, policy: AttentionPolicy, num_starts: int | None = None, **kwargs):
+    def __init__(
+        self, env: CVRPEnv, policy: AttentionPolicy, num_starts: int | None = None, matrix_lr: float | None = None,
+        **kwargs,
+    ):  # fmt: skip
         super().__init__(env, policy, **kwargs)
         self.num_starts = num_starts
+        self.matrix_lr = matrix_lr
+
+    def configure_optimizers(self, parameters=None):
+        """Adam; the matrix-reading parameters at their own rate when set (Adam moves a weight about lr per
+        step, so a distance weight that should travel units needs more than the fine-tuning rate)."""
+        fast = self.policy.matrix_parameters() if self.matrix_lr else []
+        if fast:
+            ids = {id(p) for p in fast}
+            rest = [p for p in self.parameters() if id(p) not in ids]
+            parameters = [{"params": rest}, {"params": fast, "lr": self.matrix_lr}]
+        return super().configure_optimizers(parameters)
 
     def shared_step(self, batch, batch_idx: int, phase: str, dataloader_idx: int | None = None):
         n = batch["demand"].shape[-1] - 1
@@ -86,6 +100,7 @@ class TrainConfig:
     val_size: int = 256
     num_starts: int | None = None  # None: one start per client (POMO)
     lr: float = 1e-4
+    matrix_lr: float | None = None  # learning rate of the matrix-reading parameters (None: lr)
     policy: PolicyConfig | None = None  # None: the --init-from checkpoint's architecture, else the default
     out_dir: str = "runs/cvrp100"
     init_from: str | None = None  # nco checkpoint whose weights start the run
@@ -116,6 +131,7 @@ def train(cfg: TrainConfig) -> dict:
         env,
         policy,
         num_starts=cfg.num_starts,
+        matrix_lr=cfg.matrix_lr,
         batch_size=cfg.batch_size,
         val_batch_size=min(cfg.val_size, 64),
         train_data_size=cfg.train_size,

@@ -1,7 +1,7 @@
 """Reproduce the shipped checkpoints.
 
     python scripts/train_shipped.py --minutes-50 25 --minutes-100 55     # cvrp100: POMO, 50 clients then 100
-    python scripts/train_shipped.py --variant road --minutes-100 60      # road100_matrix
+    python scripts/train_shipped.py --variant road --minutes-100 82      # road100_matrix
 
 cvrp100 is copied to data/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
@@ -42,7 +42,7 @@ def main() -> None:
         own = read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]
         run = out / "road100"
         train(TrainConfig(num_clients=100, distribution="road", epochs=1000, batch_size=args.batch_size,
-                          train_size=1600, val_size=128, lr=args.lr / 2, out_dir=str(run),
+                          train_size=1600, val_size=128, lr=args.lr / 2, matrix_lr=args.lr * 5, out_dir=str(run),
                           policy=PolicyConfig(**{**own, "matrix": True}), init_from=str(DEFAULT_CHECKPOINT),
                           max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
         install(run, Path(args.install or MATRIX_CHECKPOINT))
