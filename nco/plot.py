@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from envs.checker import Report
 from envs.instance import Instance
 from envs.solution import Solution
@@ -42,10 +44,13 @@ def plot_routes(instance: Instance, solution: Solution, report: Report, path: st
     ax.scatter(xy[:1, 0], xy[:1, 1], s=120, c="red", marker="s", zorder=4, label="depot")
     state = "feasible" if report.feasible else "INFEASIBLE"
     ax.set_title(f"{instance.name} · {solution.solver} · cost {report.cost:.6g} · {report.num_routes} routes · {state}")
-    if instance.coord_system == "lonlat":
-        ax.set_xlabel("longitude")
+    if instance.coord_system == "lonlat":  # stops joined by straight lines; the cost is along the roads
+        ax.set_xlabel("longitude (stops joined by straight lines; costs are road distances)")
         ax.set_ylabel("latitude")
-    ax.set_aspect("equal", adjustable="datalim")
+        # a degree of longitude is cos(latitude) as long as one of latitude: keep the map's true shape
+        ax.set_aspect(1 / np.cos(np.radians(xy[:, 1].mean())), adjustable="datalim")
+    else:
+        ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="upper right")
     return _save(fig, path, dpi=120)
 

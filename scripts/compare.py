@@ -5,11 +5,13 @@
     # the X instances shipped in data/x, gap to best known, by size bucket
     python scripts/compare.py x --folder data/x --time-limit 5
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
-    python scripts/compare.py road --count 64 --solvers nco,nco:data/checkpoints/road100_matrix.pt,nco-hybrid@1,nco-hybrid@5,ortools@5
+    python scripts/compare.py road --count 64 --workers 2 --solvers \
+        nco-greedy:data/checkpoints/cvrp100.pt,nco:data/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
 
 A solver spec is NAME[:CHECKPOINT][@SECONDS] with NAME one of nco-greedy, nco
 (policy, multi-start + augmentation), nco-hybrid, ortools, pyvrp; SECONDS
-defaults to --time-limit.
+defaults to --time-limit. Without a CHECKPOINT nco picks the shipped one for the
+instance (the matrix-aware road100_matrix for asymmetric matrices), as `nco solve` does.
 
 Every solution is validated by the checker; costs are the checker's. Solvers
 run side by side in worker processes (one core each). Results go to
@@ -52,15 +54,17 @@ def _run(instance: Instance, opts: SolveOptions) -> dict:
     return {
         "instance": instance.name,
         "n": instance.num_clients,
-        "solver": label(opts),
+        "solver": label(opts, solution.meta.get("checkpoint")),
         "cost": report.cost,
         "feasible": report.feasible,
         "seconds": elapsed,
     }
 
 
-def label(opts: SolveOptions) -> str:
-    ckpt = f", {Path(opts.checkpoint).stem}" if opts.checkpoint else ""
+def label(opts: SolveOptions, checkpoint: str | None = None) -> str:
+    """The solver's row name; nco rows name the policy that ran (given, or picked for the instance)."""
+    checkpoint = checkpoint or opts.checkpoint
+    ckpt = f", {Path(checkpoint).stem}" if checkpoint and opts.solver == "nco" else ""
     if opts.solver == "nco" and opts.time_limit > 0:
         return f"nco hybrid ({opts.time_limit:g} s{ckpt})"
     if opts.solver == "nco":
@@ -150,7 +154,7 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     for s in dict.fromkeys(r["solver"] for r in rows):
         sel = [r for r in rows if r["solver"] == s]
         gaps = [100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in sel]
@@ -160,7 +164,7 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
     ax.set_ylabel("mean gap to reference (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: no point hidden
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -5,7 +5,7 @@
 
 cvrp100 is copied to data/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
-matrix inputs starting silent) on 100-client instances drawn from the Monaco
+attention bias silent, the pointer starting with a nearest-neighbour prior) on 100-client instances drawn from the Monaco
 dataset's training locations, copied to data/checkpoints/road100_matrix. On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.

@@ -1,6 +1,7 @@
 """`nco` end to end: every solver on the shipped city, outputs, folders, and one-line errors for bad input."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,19 @@ def test_missing_file_and_the_installed_entry_point(tmp_path):
     proc = subprocess.run([str(exe), "solve", "--instance", str(tmp_path / "nope.json")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_readme_main_command_solves_the_monaco_city_on_its_roads(tmp_path, capsys):
+    """The README's first command as written (outputs redirected): no server, the road policy, a feasible plan."""
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ".venv/bin/nco solve" in ln)
+    argv = shlex.split(line.split(".venv/bin/nco", 1)[1])
+    argv[argv.index("--output") + 1] = str(tmp_path / "solution.json")
+    argv[argv.index("--plot") + 1] = str(tmp_path / "routes.png")
+    code, out, err = run_cli(capsys, *argv, "--time-limit", 1)
+    assert code == 0, err
+    assert out.startswith("monaco-100: 100 clients | solver nco") and "| feasible | policy road100_matrix" in out
+    doc = json.loads((tmp_path / "solution.json").read_text())
+    inst = load_instance(ROOT / argv[argv.index("--instance") + 1])
+    report = check(inst, load_solution_json(inst, tmp_path / "solution.json"))
+    assert doc["feasible"] and report.feasible and abs(doc["cost"] - report.cost) < 1e-6
+    assert (tmp_path / "routes.png").stat().st_size > 10_000

@@ -1,6 +1,7 @@
 """Training really learns, resumes, and writes checkpoints that load with weights_only; the shipped one is good."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +10,16 @@ import torch
 from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import uniform_batch
 from envs.checker import check
+from envs.city_dataset import DEFAULT_ROAD_DATASET
 from envs.generators import uniform_instances
-from nco.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, transplant
+from nco.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    MATRIX_CHECKPOINT,
+    TRANSPLANT_DIST_WEIGHT,
+    load_checkpoint,
+    save_checkpoint,
+    transplant,
+)
 from nco.policy import AttentionPolicy, PolicyConfig
 
 SMALL = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)
@@ -95,6 +104,33 @@ def test_shipped_checkpoint_is_close_to_ortools(budget):
     assert np.mean(gaps) < 0.10, gaps
 
 
+def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads():
+    """The road policy, on 100-client instances from Monaco locations its training never saw."""
+    from envs.city_dataset import load_city_dataset, sample_instance
+    from envs.tensors import stack_instances
+
+    matrix, info = load_checkpoint(MATRIX_CHECKPOINT)
+    assert matrix.cfg.matrix and info["features"] == ["asymmetric"]
+    assert info["trained_on"] == {"num_clients": 100, "distribution": "road", "dataset": "monaco_1000.npz"}
+    planar, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    dataset = load_city_dataset(DEFAULT_ROAD_DATASET)
+    data = stack_instances([sample_instance(dataset, 100, "test", seed=70 + i) for i in range(8)])
+    assert greedy_cost(matrix, data) < 0.95 * greedy_cost(planar, data)
+
+
+def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_otherwise(tmp_path, capsys):
+    from nco.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    for instance, expected in ((root / "data" / "monaco" / "city.json", MATRIX_CHECKPOINT),
+                               (root / "data" / "city.json", DEFAULT_CHECKPOINT)):  # fmt: skip
+        out = tmp_path / f"{instance.parent.name}.json"
+        assert main(["solve", "--instance", str(instance), "--time-limit", "0", "--output", str(out), "--quiet"]) == 0
+        written = json.loads(out.read_text())
+        assert Path(written["meta"]["checkpoint"]) == expected and written["feasible"] is True
+        assert f"| feasible | policy {expected.stem}" in capsys.readouterr().out
+
+
 def test_train_command_on_xlike_data(tmp_path, capsys):
     from nco.cli import main
 
@@ -128,14 +164,16 @@ def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
     assert info["trained_on"] == {"num_clients": 8, "distribution": "road", "dataset": "monaco_1000.npz"}
 
 
-def test_a_matrix_policy_transplanted_from_a_planar_one_starts_as_it(tmp_path):
+def test_a_matrix_policy_transplanted_from_a_planar_one_is_it_plus_a_distance_prior(tmp_path):
     from envs.batch_sampling import asymmetric_batch
 
     torch.manual_seed(1)
     planar = AttentionPolicy(SMALL).eval()
     matrix = transplant(planar, AttentionPolicy(PolicyConfig(**{**SMALL.to_dict(), "matrix": True}))).eval()
+    assert matrix.dist_weight.item() == TRANSPLANT_DIST_WEIGHT
     data = asymmetric_batch(4, 12, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
+        matrix.dist_weight.zero_()  # without the prior, the new inputs are silent: the planar policy exactly
         a, b = planar(data, num_starts=12), matrix(data, num_starts=12)
     assert torch.equal(a.actions, b.actions)
     assert torch.allclose(a.log_likelihood, b.log_likelihood, atol=1e-5)
@@ -148,8 +186,13 @@ def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
                            tmp_path / "planar.pt")  # fmt: skip
     out = tmp_path / "ft"
     code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--init-from", str(init),
-                 "--epochs", "1", "--train-size", "64", "--batch-size", "32",
+                 "--epochs", "1", "--train-size", "64", "--batch-size", "32", "--lr", "0", "--matrix-lr", "0.01",
                  "--val-size", "32", "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
     assert code == 0
-    policy, _ = load_checkpoint(out / "best.pt")
+    policy, _ = load_checkpoint(out / "last.pt")
     assert policy.cfg.matrix and policy.cfg.num_heads == 4 and policy.cfg.ff_dim == 64
+    # --lr 0 froze the transplanted layers; --matrix-lr moved the matrix-reading ones
+    planar, _ = load_checkpoint(init)
+    assert torch.equal(policy.layers[0].qkv.weight, planar.layers[0].qkv.weight)
+    assert policy.dist_weight.item() != TRANSPLANT_DIST_WEIGHT
+    assert policy.edge_bias[-1].weight.abs().sum() > 0
