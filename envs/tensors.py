@@ -24,10 +24,16 @@ def planar(instance: Instance) -> tuple[np.ndarray, float]:
 MEAN_UNIT_DISTANCE = 0.5214  # mean distance between two uniform points of the unit square
 
 
+# The attributes the batched dynamics handle beyond capacity (envs/cvrp_dynamics.py).
+VARIANT_FEATURES = frozenset({"time_windows", "service_times", "backhauls", "open_routes", "duration_limits",
+                              "distance_limits"})  # fmt: skip
+
+
 def instance_tensors(
-    instance: Instance, normalize_costs: bool = False, need_coords: bool = True
+    instance: Instance, normalize_costs: bool = False, need_coords: bool = True, attributes: bool | None = None
 ) -> dict[str, torch.Tensor]:
-    """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1).
+    """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1), and the variant
+    attributes of envs/cvrp_dynamics.py when `attributes` (default: when the instance has any).
 
     With normalize_costs both matrices are scaled to a mean of MEAN_UNIT_DISTANCE,
     so that rewards of any instance (planar units, road metres or seconds) are on
@@ -38,20 +44,38 @@ def instance_tensors(
         locs = np.zeros((instance.num_nodes, 2))
     else:
         locs, _ = planar(instance)
-    dist, dur = instance.distance, instance.duration
+    d_scale = t_scale = 1.0
     if normalize_costs:
-        dist = dist * (MEAN_UNIT_DISTANCE / (float(dist.mean()) or 1.0))
-        dur = dur * (MEAN_UNIT_DISTANCE / (float(dur.mean()) or 1.0))
+        d_scale = MEAN_UNIT_DISTANCE / (float(instance.distance.mean()) or 1.0)
+        t_scale = MEAN_UNIT_DISTANCE / (float(instance.duration.mean()) or 1.0)
+    dist, dur = instance.distance * d_scale, instance.duration * t_scale
     dtype = torch.float32 if normalize_costs else torch.float64
-    return {
+    cap = instance.fleet[0].capacity
+    out = {
         "locs": torch.tensor(locs, dtype=torch.float32)[None],
-        "demand": torch.tensor(instance.demand / instance.fleet[0].capacity, dtype=torch.float32)[None],
+        "demand": torch.tensor(instance.demand / cap, dtype=torch.float32)[None],
         "dist": torch.tensor(dist, dtype=dtype)[None],
         "duration": torch.tensor(dur, dtype=dtype)[None],
     }
+    if attributes is None:
+        attributes = bool(instance.features() & VARIANT_FEATURES)
+    if attributes:  # in the matrices' units (time scaled as durations, length as distances)
+        veh = instance.fleet[0]
+        out.update({
+            "demand": out["demand"].to(dtype),
+            "tw": torch.tensor(instance.time_windows * t_scale, dtype=dtype)[None],
+            "service": torch.tensor(instance.service * t_scale, dtype=dtype)[None],
+            "pickup": torch.tensor(instance.backhaul / cap, dtype=dtype)[None],
+            "linehaul_first": torch.tensor([instance.backhaul_mode == "linehaul_first"]),
+            "open_route": torch.tensor([instance.open_routes]),
+            "max_duration": torch.tensor([veh.max_duration * t_scale], dtype=dtype),
+            "max_distance": torch.tensor([veh.max_distance * d_scale], dtype=dtype),
+        })  # fmt: skip
+    return out
 
 
 def stack_instances(instances: list[Instance], need_coords: bool = True) -> dict[str, torch.Tensor]:
-    """A training batch from same-size instances (costs normalised)."""
-    parts = [instance_tensors(i, normalize_costs=True, need_coords=need_coords) for i in instances]
+    """A training batch from same-size instances (costs normalised); variant attributes if any has one."""
+    attributes = any(i.features() & VARIANT_FEATURES for i in instances)
+    parts = [instance_tensors(i, True, need_coords, attributes) for i in instances]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
