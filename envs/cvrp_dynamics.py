@@ -68,6 +68,12 @@ def _rows(matrix: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
     return matrix.gather(1, current.unsqueeze(-1).expand(-1, -1, matrix.shape[-1]))
 
 
+def _entries(matrix: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """matrix (B, N+1, N+1), src and dst (B, ...) node indices -> matrix[b, src, dst], shaped like src."""
+    b, n1 = matrix.shape[0], matrix.shape[-1]
+    return matrix.reshape(b, -1).gather(1, (src * n1 + dst).reshape(b, -1)).reshape(src.shape)
+
+
 def step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict[str, torch.Tensor]:
     """Move every rollout to `action` (B, S); returning to the depot empties the vehicle."""
     demand = state["demand"]
@@ -79,17 +85,17 @@ def step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict[str, t
     new = {"current": action, "used": used, "visited": visited, "demand": demand}
     if not has_attributes(state):
         return new
-    a = action.unsqueeze(-1)
-    picked = state["picked"] + state["pickup"].gather(1, action)
-    arrive = state["time"] + _rows(state["duration"], state["current"]).gather(2, a).squeeze(-1)
+    p = state["pickup"].gather(1, action)
+    picked = state["picked"] + p
+    arrive = state["time"] + _entries(state["duration"], state["current"], action)
     start = torch.maximum(arrive, state["tw"][..., 0].gather(1, action))
     route = {
         "used": used,
         "picked": picked,
         "excess": torch.maximum(state["excess"], picked - used),
-        "in_backhaul": state["in_backhaul"] | (state["pickup"].gather(1, action) > 0),
+        "in_backhaul": state["in_backhaul"] | (p > 0),
         "time": start + state["service"].gather(1, action),
-        "route_dist": state["route_dist"] + _rows(state["dist"], state["current"]).gather(2, a).squeeze(-1),
+        "route_dist": state["route_dist"] + _entries(state["dist"], state["current"], action),
     }
     fresh = _new_route(state["tw"][:, :1, 0].expand_as(used), used.dtype)
     new.update({k: torch.where(at_depot, fresh[k], v) for k, v in route.items()})
@@ -108,10 +114,10 @@ def done(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 def action_mask(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """(B, S, N+1) True where the next move is feasible."""
-    demand = state["demand"].unsqueeze(1)  # (B, 1, N+1)
-    fits = state["used"].unsqueeze(-1) + demand <= 1.0 + EPS
     if has_attributes(state):
         fits = _attributes_allow(state)
+    else:
+        fits = state["used"].unsqueeze(-1) + state["demand"].unsqueeze(1) <= 1.0 + EPS
     mask = ~state["visited"] & fits
     finished = all_served(state)
     # The depot: not twice in a row (empty routes), always once everything is served.
@@ -146,16 +152,12 @@ def _attributes_allow(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
 def tour_cost(dist: torch.Tensor, actions: torch.Tensor, open_route: torch.Tensor | None = None) -> torch.Tensor:
     """Length of each tour (B, S, T) of node indices, from and back to the depot, read from `dist`;
     where `open_route` (B,) is set, the returns to the depot are free."""
-    b, s, t = actions.shape
-    n1 = dist.shape[-1]
-    if open_route is not None:
-        into_depot = torch.zeros(n1, dtype=torch.bool, device=dist.device)
-        into_depot[0] = True
-        dist = torch.where(open_route[:, None, None] & into_depot, torch.zeros((), dtype=dist.dtype), dist)
-    depot = actions.new_zeros(b, s, 1)
+    depot = actions.new_zeros(*actions.shape[:2], 1)
     path = torch.cat([depot, actions, depot], dim=-1)
-    flat = (path[..., :-1] * n1 + path[..., 1:]).reshape(b, -1)
-    return dist.reshape(b, -1).gather(1, flat).reshape(b, s, t + 1).sum(-1)
+    edges = _entries(dist, path[..., :-1], path[..., 1:])
+    if open_route is not None:
+        edges = edges.masked_fill(open_route[:, None, None] & (path[..., 1:] == 0), 0)
+    return edges.sum(-1)
 
 
 def validate(data: Mapping[str, torch.Tensor], actions: torch.Tensor) -> None:
@@ -169,6 +171,6 @@ def validate(data: Mapping[str, torch.Tensor], actions: torch.Tensor) -> None:
     state = reset(data, s)
     for t in range(actions.shape[-1]):
         a = actions[..., t]
-        allowed = action_mask(state).gather(2, a.unsqueeze(-1)).squeeze(-1) | done(state)
+        allowed = action_mask(state).gather(2, a.unsqueeze(-1)).squeeze(-1)  # padding after done: the depot
         assert allowed.all(), f"step {t}: a move the rules forbid (capacity, order, time or length)"
         state = step(state, a)

@@ -122,7 +122,7 @@ class CVRPEnv(RL4COEnvBase):
 
     def _get_reward(self, td: TensorDict, actions: torch.Tensor) -> torch.Tensor:
         """Negative tour length, (B, S), for actions (B, S, T)."""
-        return -dyn.tour_cost(td["dist"], actions, td["open_route"] if "open_route" in td.keys() else None)
+        return -dyn.tour_cost(td["dist"], actions, td.get("open_route", None))
 
     def check_solution_validity(self, td: TensorDict, actions: torch.Tensor) -> None:
         dyn.validate(td, actions)

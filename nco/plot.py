@@ -44,7 +44,7 @@ def plot_routes(instance: Instance, solution: Solution, report: Report, path: st
     ax.scatter(xy[:1, 0], xy[:1, 1], s=120, c="red", marker="s", zorder=4, label="depot")
     state = "feasible" if report.feasible else "INFEASIBLE"
     ax.set_title(f"{instance.name} · {solution.solver} · cost {report.cost:.6g} · {report.num_routes} routes · {state}")
-    if instance.coord_system == "lonlat":  # stops joined by straight lines; the cost is along the roads
+    if instance.coord_system == "lonlat":
         ax.set_xlabel("longitude (stops joined by straight lines; costs are road distances)")
         ax.set_ylabel("latitude")
         # a degree of longitude is cos(latitude) as long as one of latitude: keep the map's true shape
