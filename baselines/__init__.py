@@ -1,7 +1,10 @@
 """OR-Tools and PyVRP adapters: Instance in, Solution out.
 
-Every adapter has `solve(instance, time_limit=5.0, seed=0, initial=None) -> Solution`
-and `SUPPORTED`, the Instance features (envs.instance.FEATURES) it honours.
+Every adapter has `solve(instance, time_limit=5.0, seed=0, initial=None) -> Solution`,
+`SUPPORTED`, the Instance features (envs.instance.FEATURES) it honours, and
+`cannot_model(instance) -> str | None`, the one-line reason it would refuse an
+instance (a feature outside SUPPORTED, or PyVRP's linehaul-first backhauls),
+None where it can solve it.
 """
 
 from baselines import ortools_solver, pyvrp_solver
@@ -14,5 +17,9 @@ SUPPORTED = {
     ortools_solver.NAME: ortools_solver.SUPPORTED,
     pyvrp_solver.NAME: pyvrp_solver.SUPPORTED,
 }
+CANNOT_MODEL = {
+    ortools_solver.NAME: ortools_solver.cannot_model,
+    pyvrp_solver.NAME: pyvrp_solver.cannot_model,
+}
 
-__all__ = ["BASELINES", "SUPPORTED", "ortools_solver", "pyvrp_solver"]
+__all__ = ["BASELINES", "CANNOT_MODEL", "SUPPORTED", "ortools_solver", "pyvrp_solver"]

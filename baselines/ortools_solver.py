@@ -8,6 +8,21 @@ is back by the depot's closing and within its type's duration limit (the
 start is fixed, so the end time is the duration). Arc costs are distance
 times the vehicle type's unit cost, plus its fixed cost when used.
 
+Open routes: arcs into the depot cost nothing and take no time (see
+baselines/scaling.py), so a route's end time is the end of its last service,
+as the checker measures it, and no depot closing applies.
+
+Backhauls follow the checker's load rule (deliveries leave with the vehicle,
+pickups accumulate on board). Mixed mode: each delivery is loaded at an extra
+node at the depot (zero distance and time), paired with its client and
+visited before any client, so that a plain "Load" dimension carries exactly
+the checker's load from node to node (`_add_mixed_load`). Linehaul-first
+mode: the load peaks at the total delivery or the total pickup, which two
+dimensions cap; a "Backhauls" dimension counts the pickup clients visited so
+far and must be 0 on arrival at any client with a delivery (a client with
+both may be the route's first pickup, as in the checker). Every constraint is
+one OR-Tools' search filters know, so its constructions and moves stay sound.
+
 Allowed-client masks of vehicle profiles are honoured; profile preferences
 have no part in the checker's cost and are ignored. OR-Tools routing has no
 random seed, so `seed` is recorded in meta but has no effect.
@@ -17,10 +32,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
-from envs.errors import NcoError
+from envs.errors import NcoError, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
 
@@ -28,19 +44,39 @@ NAME = "ortools"
 SUPPORTED: frozenset[str] = MODELLED_FEATURES
 
 
-def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:
-    """Solve with guided local search from a cheapest-arc start (or from `initial`) for `time_limit` seconds.
+def cannot_model(instance: Instance) -> str | None:
+    """Why this solver cannot model `instance`, in one line; None if it can."""
+    try:
+        require_features(instance, SUPPORTED, NAME)
+    except UnsupportedFeatureError as e:
+        return str(e)
+    return None
 
-    Raises UnsupportedFeatureError for features outside SUPPORTED, and NcoError
-    when no solution is found in time.
+
+def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:
+    """Solve with guided local search from a cheapest-arc start (cheapest insertion with mixed backhauls), or
+    from `initial`, for `time_limit` seconds.
+
+    Raises UnsupportedFeatureError where `cannot_model` gives a reason (features
+    outside SUPPORTED), and NcoError when no solution is found in time.
     """
-    require_features(instance, SUPPORTED, NAME)
+    reason = cannot_model(instance)
+    if reason:
+        raise UnsupportedFeatureError(reason)
     t0 = time.perf_counter()
     ints = integerize(instance)
     manager, routing, vehicle_types = build_model(instance, ints)
 
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    if _loading_nodes(instance):
+        # Path building strings the zero-distance loading nodes onto the first routes and then must serve
+        # their clients, wherever they are; insertion places each client with its loading node. Measured with
+        # mixed backhauls: 100 clients 20% cheaper at the first solution; limiting the insertion neighbours
+        # brings its time at 1000 clients from 6 s to about 1 s.
+        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.05
+        params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 50
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     params.log_search = False
     trace: list[tuple[float, float]] = []  # (seconds since the call, objective) at each improvement
@@ -56,8 +92,7 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
     start = None
     if initial is not None:
         routing.CloseModelWithParameters(params)
-        routes = _initial_routes(initial, vehicle_types, manager)
-        start = routing.ReadAssignmentFromRoutes(routes, True) if routes is not None else None
+        start = read_solution(instance, initial, manager, routing, vehicle_types)
         warm = "used" if start is not None else "rejected"
     build_s = time.perf_counter() - t0
     # The budget covers model building too: the search gets what is left.
@@ -72,12 +107,15 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
         raise NcoError(f"ortools found no solution within {time_limit:g}s (instance {instance.name})")
 
     routes = []
+    n1 = instance.num_nodes
     for v in range(routing.vehicles()):
         idx = routing.Start(v)
         visits = []
         idx = assignment.Value(routing.NextVar(idx))
         while not routing.IsEnd(idx):
-            visits.append(manager.IndexToNode(idx))
+            node = manager.IndexToNode(idx)
+            if node < n1:  # not a loading node (mixed backhauls)
+                visits.append(node)
             idx = assignment.Value(routing.NextVar(idx))
         if visits:
             routes.append(Route(visits, vehicle_types[v]))
@@ -105,31 +143,46 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
 def build_model(
     instance: Instance, ints: IntegerData
 ) -> tuple[pywrapcp.RoutingIndexManager, pywrapcp.RoutingModel, list[int]]:
-    """The routing model and, per vehicle, its vehicle type index."""
+    """The routing model and, per vehicle, its vehicle type index.
+
+    Nodes 0..n are the instance's; with mixed backhauls, nodes above n are the
+    depot-side loading of deliveries (see `_loading_nodes`), which solutions
+    leave out.
+    """
     n1 = instance.num_nodes
     vehicle_types = [k for k, c in enumerate(ints.count) for _ in range(c)]
     num_vehicles = len(vehicle_types)
-    manager = pywrapcp.RoutingIndexManager(n1, num_vehicles, 0)
+    loading = _loading_nodes(instance)
+    # Each model node's place: loading nodes are at the depot.
+    place = np.r_[np.arange(n1), np.zeros(len(loading), dtype=np.int64)]
+    distance, duration = ints.distance[np.ix_(place, place)], ints.duration[np.ix_(place, place)]
+    service = ints.service[place]
+    manager = pywrapcp.RoutingIndexManager(len(place), num_vehicles, 0)
     routing = pywrapcp.RoutingModel(manager)
     features = instance.features()
 
-    dist = ints.distance.tolist()
-    dist_cb = routing.RegisterTransitMatrix(dist)
+    dist_cb = routing.RegisterTransitMatrix(distance.tolist())
 
     # Arc costs: one evaluator per distinct unit cost.
     cost_cbs: dict[int, int] = {}
     for v, k in enumerate(vehicle_types):
         u = ints.unit_cost[k]
         if u not in cost_cbs:
-            cost_cbs[u] = dist_cb if u == 1 else routing.RegisterTransitMatrix((ints.distance * u).tolist())
+            cost_cbs[u] = dist_cb if u == 1 else routing.RegisterTransitMatrix((distance * u).tolist())
         routing.SetArcCostEvaluatorOfVehicle(cost_cbs[u], v)
         routing.SetFixedCostOfVehicle(ints.fixed_cost[k], v)
 
-    demand_cb = routing.RegisterUnaryTransitVector(ints.demand.tolist())
-    routing.AddDimensionWithVehicleCapacity(demand_cb, 0, [ints.capacity[k] for k in vehicle_types], True, "Capacity")
+    capacities = [ints.capacity[k] for k in vehicle_types]
+    if loading:
+        _add_mixed_load(instance, ints, manager, routing, capacities, loading)
+    else:
+        demand_cb = routing.RegisterUnaryTransitVector(ints.demand.tolist())
+        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, capacities, True, "Capacity")
+        if "backhauls" in features:
+            _add_linehaul_first(instance, ints, manager, routing, capacities)
 
     if features & {"time_windows", "duration_limits"}:
-        travel = ints.duration + ints.service[:, None]
+        travel = duration + service[:, None]
         time_cb = routing.RegisterTransitMatrix(travel.tolist())
         routing.AddDimension(time_cb, ints.horizon, ints.horizon, False, "Time")
         tdim = routing.GetDimensionOrDie("Time")
@@ -146,11 +199,77 @@ def build_model(
 
     # Allowed masks. (SetAllowedVehiclesForIndex takes an absl::Span that the 9.15 Python wrapper cannot pass.)
     if "profiles" in features:
-        for i in range(1, n1):
-            barred = [v for v, k in enumerate(vehicle_types) if not _allows(instance, k, i)]
+        owner = {node: c for c, node in loading.items()}  # a loading node goes with its client
+        for i in range(1, len(place)):
+            barred = [v for v, k in enumerate(vehicle_types) if not _allows(instance, k, owner.get(i, i))]
             if barred:
                 routing.VehicleVar(manager.NodeToIndex(i)).RemoveValues(barred)
     return manager, routing, vehicle_types
+
+
+def _loading_nodes(instance: Instance) -> dict[int, int]:
+    """Mixed backhauls: client -> the model node, at the depot, where its delivery is loaded (n+1, n+2, ...)."""
+    if instance.backhaul_mode != "mixed" or "backhauls" not in instance.features():
+        return {}
+    clients = [int(c) for c in np.flatnonzero(instance.demand[1:] > 0) + 1]
+    return {c: instance.num_nodes + j for j, c in enumerate(clients)}
+
+
+def _add_mixed_load(
+    instance: Instance,
+    ints: IntegerData,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    capacities: list[int],
+    loading: dict[int, int],
+) -> None:
+    """Mixed backhauls: a vehicle leaves with its route's deliveries on board, then pickups accumulate.
+
+    Each delivery is loaded at its own node at the depot, paired with its
+    client (same vehicle, loaded first), and all loading comes before the
+    first client; so the "Load" dimension (transit: +delivery at a loading
+    node, pickup - delivery at a client) is, node by node, the checker's load.
+    Every constraint is one OR-Tools' search filters know.
+    """
+    n1 = instance.num_nodes
+    net = np.r_[ints.pickup - ints.demand, [ints.demand[c] for c in loading]]
+    load_cb = routing.RegisterUnaryTransitVector(net.tolist())
+    routing.AddDimensionWithVehicleCapacity(load_cb, 0, capacities, True, "Load")
+    visited_cb = routing.RegisterUnaryTransitVector([0] + [1] * (n1 - 1) + [0] * len(loading))
+    routing.AddDimension(visited_cb, 0, n1, True, "Clients")  # clients visited so far
+    visited = routing.GetDimensionOrDie("Clients")
+    solver = routing.solver()
+    for client, node in loading.items():
+        load_at, client_at = manager.NodeToIndex(node), manager.NodeToIndex(client)
+        visited.CumulVar(load_at).SetRange(0, 0)
+        routing.AddPickupAndDelivery(load_at, client_at)
+        solver.Add(routing.VehicleVar(load_at) == routing.VehicleVar(client_at))
+
+
+def _add_linehaul_first(
+    instance: Instance,
+    ints: IntegerData,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    capacities: list[int],
+) -> None:
+    """Linehaul-first backhauls, with "Capacity" (deliveries made) already there.
+
+    Deliveries all come before the first pickup, so the load peaks at the
+    start (total delivery, capped by "Capacity") or at the end (total pickup,
+    capped by "Pickup"). "Backhauls" counts the pickup clients visited so far:
+    it must be 0 on arrival at a client with a delivery (which may itself make
+    the route's first pickup, as in the checker).
+    """
+    n1 = instance.num_nodes
+    pickup_cb = routing.RegisterUnaryTransitVector(ints.pickup.tolist())
+    routing.AddDimensionWithVehicleCapacity(pickup_cb, 0, capacities, True, "Pickup")
+    seen_cb = routing.RegisterUnaryTransitVector([int(p > 0) for p in instance.backhaul])
+    routing.AddDimension(seen_cb, 0, n1, True, "Backhauls")
+    seen = routing.GetDimensionOrDie("Backhauls")
+    for i in range(1, n1):
+        if instance.demand[i] > 0:
+            seen.CumulVar(manager.NodeToIndex(i)).SetRange(0, 0)
 
 
 def _allows(instance: Instance, k: int, client: int) -> bool:
@@ -158,15 +277,34 @@ def _allows(instance: Instance, k: int, client: int) -> bool:
     return mask is None or bool(mask[client])
 
 
+def read_solution(
+    instance: Instance,
+    solution: Solution,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    vehicle_types: list[int],
+) -> pywrapcp.Assignment | None:
+    """`solution` as an assignment of the closed model from build_model; None if the model finds it infeasible."""
+    routes = _initial_routes(solution, vehicle_types, manager, _loading_nodes(instance))
+    return routing.ReadAssignmentFromRoutes(routes, True) if routes is not None else None
+
+
 def _initial_routes(
-    initial: Solution, vehicle_types: list[int], manager: pywrapcp.RoutingIndexManager
+    initial: Solution,
+    vehicle_types: list[int],
+    manager: pywrapcp.RoutingIndexManager,
+    loading: dict[int, int] | None = None,
 ) -> list[list[int]] | None:
-    """Per vehicle, the node indices of `initial`'s routes; None if they need more vehicles than there are."""
+    """Per vehicle, the node indices of `initial`'s routes; None if they need more vehicles than there are.
+
+    With mixed backhauls (`loading` from `_loading_nodes`) each route starts by loading its deliveries.
+    """
+    loading = loading or {}
     free: dict[int, list[int]] = {}
     for v, k in enumerate(vehicle_types):
         free.setdefault(k, []).append(v)
     routes: list[list[int]] = [[] for _ in vehicle_types]
-    n = manager.GetNumberOfNodes() - 1
+    n = manager.GetNumberOfNodes() - 1 - len(loading)
     for route in initial.routes:
         if any(not 1 <= int(c) <= n for c in route.visits):
             return None
@@ -175,7 +313,8 @@ def _initial_routes(
         pool = free.get(route.vehicle_type)
         if not pool:
             return None
-        routes[pool.pop(0)] = [manager.NodeToIndex(int(c)) for c in route.visits]
+        nodes = [loading[int(c)] for c in route.visits if int(c) in loading] + [int(c) for c in route.visits]
+        routes[pool.pop(0)] = [manager.NodeToIndex(c) for c in nodes]
     return routes
 
 

@@ -12,6 +12,15 @@ after the shift to the depot's opening, see baselines/scaling.py), so route
 duration, waiting included, is the return time; `max_duration` is the shift
 duration and the depot's closing the shift's end.
 
+Open routes: arcs into the depot cost nothing and take no time (see
+baselines/scaling.py), so a route ends with its last service, as the checker
+has it. Backhauls in mixed mode are PyVRP's own simultaneous pickup and
+delivery (the load at any point is the deliveries still on board plus the
+pickups made, as in the checker). PyVRP has no precedence between clients, so
+it cannot model linehaul-first backhauls where the order can matter (some
+client with a pickup and another with a delivery): `cannot_model` says so and
+`solve` and `build_problem_data` refuse such an instance.
+
 Allowed-client masks of vehicle profiles become PyVRP routing profiles: a
 vehicle type with a mask gets its own distance matrix in which every arc into
 a client it may not serve is longer than its distance limit, so a solution
@@ -33,12 +42,33 @@ from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, compute_neighbours
 
 from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
-from envs.errors import NcoError
+from envs.errors import NcoError, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
 
 NAME = "pyvrp"
 SUPPORTED: frozenset[str] = MODELLED_FEATURES
+
+
+def cannot_model(instance: Instance) -> str | None:
+    """Why this solver cannot model `instance`, in one line; None if it can."""
+    try:
+        require_features(instance, SUPPORTED, NAME)
+    except UnsupportedFeatureError as e:
+        return str(e)
+    if instance.backhaul_mode == "linehaul_first" and _order_can_matter(instance):
+        return (
+            f"solver '{NAME}' cannot keep linehaul-first backhauls after the deliveries"
+            f" (PyVRP has no visit order constraint; instance {instance.name})"
+        )
+    return None
+
+
+def _order_can_matter(instance: Instance) -> bool:
+    """Whether some client with a pickup and another with a delivery could share a route."""
+    pick = np.flatnonzero(instance.backhaul[1:] > 0)
+    drop = np.flatnonzero(instance.demand[1:] > 0)
+    return bool(pick.size and drop.size and not (pick.size == drop.size == 1 and pick[0] == drop[0]))
 
 
 def solve(
@@ -49,10 +79,13 @@ def solve(
     `initial`, if given, joins the initial population (the rest is random).
     `cpu_time` counts the limit in CPU seconds of this process instead of wall
     time, so that a reference run gets its full search on a busy machine.
-    Raises UnsupportedFeatureError for features outside SUPPORTED, and NcoError
-    when PyVRP's best solution is infeasible.
+    Raises UnsupportedFeatureError where `cannot_model` gives a reason (features
+    outside SUPPORTED, linehaul-first backhauls), and NcoError when PyVRP's
+    best solution is infeasible.
     """
-    require_features(instance, SUPPORTED, NAME)
+    reason = cannot_model(instance)
+    if reason:
+        raise UnsupportedFeatureError(reason)
     t0 = time.perf_counter()
     data, ints = build_problem_data(instance)
     build_s = time.perf_counter() - t0
@@ -206,7 +239,13 @@ def to_solution(
 
 
 def build_problem_data(instance: Instance) -> tuple[pyvrp.ProblemData, IntegerData]:
-    """PyVRP data for `instance` (same node and vehicle-type numbering) and the integer scaling used."""
+    """PyVRP data for `instance` (same node and vehicle-type numbering) and the integer scaling used.
+
+    Raises UnsupportedFeatureError where `cannot_model` gives a reason.
+    """
+    reason = cannot_model(instance)
+    if reason:
+        raise UnsupportedFeatureError(reason)
     ints = integerize(instance)
     n1 = instance.num_nodes
     xy = instance.coords if instance.coords is not None else np.zeros((n1, 2))
@@ -217,6 +256,7 @@ def build_problem_data(instance: Instance) -> tuple[pyvrp.ProblemData, IntegerDa
             x=float(xy[i, 0]),
             y=float(xy[i, 1]),
             delivery=[int(ints.demand[i])],
+            pickup=[int(ints.pickup[i])],
             service_duration=int(ints.service[i]),
             tw_early=int(ints.tw_early[i]),
             tw_late=int(ints.tw_late[i]),

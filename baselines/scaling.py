@@ -15,6 +15,15 @@ once, for every adapter:
   capacities are rounded down. Exact (already whole) data is unchanged.
 - Times are shifted so that the depot opens at 0: the checker's routes leave
   the depot when it opens, and the solvers' routes start at time 0.
+- Loads: deliveries (`demand`) and pickups (`pickup`, the instance's
+  backhaul) share one scale. How pickups load the vehicle (mixed or
+  linehaul-first, envs/checker.py) is each adapter's business.
+- Open routes end at their last client: every arc into the depot gets zero
+  distance and zero travel time, so a route's return is free, its length is
+  the checker's, and its end time is the end of its last service, which is
+  what the checker measures the duration limit against. The checker applies
+  no depot closing to open routes (there is no return), so the depot's
+  closing becomes `horizon`.
 - Infinite window closings and duration limits become `horizon`, a time no
   route can exceed; infinite distance limits become `distance_horizon`.
 
@@ -47,6 +56,8 @@ MODELLED_FEATURES: frozenset[str] = frozenset(
         "fleet_limit",
         "fixed_costs",
         "profiles",
+        "backhauls",  # the integer pickups; each adapter models the loading rule (or says it cannot)
+        "open_routes",
     }
 )
 
@@ -64,7 +75,8 @@ class IntegerData:
     service: np.ndarray  # (n+1,), depot 0
     tw_early: np.ndarray  # (n+1,), relative to the depot's opening
     tw_late: np.ndarray  # (n+1,), at most horizon; tw_late[0] is the depot's closing
-    demand: np.ndarray  # (n+1,)
+    demand: np.ndarray  # (n+1,) delivery, depot 0
+    pickup: np.ndarray  # (n+1,) backhaul pickup, depot 0
     capacity: list[int]
     count: list[int]  # unlimited types get one vehicle per client
     fixed_cost: list[int]  # in objective units: distance_scale * cost_scale
@@ -114,6 +126,8 @@ def integerize(instance: Instance) -> IntegerData:
 
     # Distances and distance limits.
     dist = np.where(off, inst.distance, 0.0)
+    if inst.open_routes:
+        dist[:, 0] = 0.0  # the return is free
     max_dist = np.array([v.max_distance for v in fleet], dtype=np.float64)
     ds = choose_scale(np.concatenate([dist[off], max_dist[np.isfinite(max_dist)]]))
     distance = _up(dist * ds)
@@ -122,6 +136,8 @@ def integerize(instance: Instance) -> IntegerData:
 
     # Times, relative to the depot's opening.
     dur = np.where(off, inst.duration, 0.0)
+    if inst.open_routes:
+        dur[:, 0] = 0.0  # and instant: the route ends with its last service
     svc = inst.service.copy()
     svc[0] = 0.0  # the checker does not count service at the depot
     tw = inst.time_windows - inst.time_windows[0, 0]
@@ -134,15 +150,19 @@ def integerize(instance: Instance) -> IntegerData:
     horizon = int(tw_early.max()) + int(service.sum()) + int(duration.max(axis=1).sum()) + 1
     late = np.where(np.isfinite(tw[:, 1]), np.minimum(np.nan_to_num(tw[:, 1], posinf=0.0) * ts, horizon), horizon)
     tw_late = np.maximum(_down(late), 0)
+    if inst.open_routes:
+        tw_late[0] = horizon  # no return, so no depot closing (as in the checker)
     tw_early = np.minimum(tw_early, tw_late)
     tw_early[0] = 0
     max_duration = [min(_down(m * ts), horizon) if np.isfinite(m) else horizon for m in max_dur]
 
     # Loads.
     caps = np.array([v.capacity for v in fleet], dtype=np.float64)
-    ls = choose_scale(inst.demand, target_digits=6)  # capacities then round down exactly
+    ls = choose_scale(np.concatenate([inst.demand, inst.backhaul]), target_digits=6)  # capacities round down exactly
     demand = _up(inst.demand * ls)
     demand[0] = 0
+    pickup = _up(inst.backhaul * ls)
+    pickup[0] = 0
     capacity = [int(c) for c in _down(caps * ls)]
 
     # Costs: objective = sum of fixed + unit * distance, all scaled by ds * cs.
@@ -163,6 +183,7 @@ def integerize(instance: Instance) -> IntegerData:
         tw_early=tw_early,
         tw_late=tw_late,
         demand=demand,
+        pickup=pickup,
         capacity=capacity,
         count=[int(v.count) if v.count is not None else n for v in fleet],
         fixed_cost=fixed_cost,

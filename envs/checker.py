@@ -137,6 +137,25 @@ def check(instance: Instance, solution: Solution) -> Report:
     )
 
 
+def unservable_clients(instance: Instance) -> str | None:
+    """None if every client fits on a route of its own with some vehicle type; else one line naming the first
+    that does not (its window, a route limit or capacity) and how many there are."""
+    bad: list[str] = []
+    for c in range(1, instance.num_nodes):
+        reasons: list[str] = []
+        for k in range(len(instance.fleet)):
+            found: list[str] = []
+            route_stats(instance, [c], k, found, 0)
+            if not found:
+                break
+            reasons.append(found[0].removeprefix("route 0: "))
+        else:
+            bad.append(f"client {instance.ids[c]!r} cannot be served even on a route of its own ({reasons[0]})")
+    if not bad:
+        return None
+    return bad[0] + (f"; {len(bad) - 1} more clients likewise" if len(bad) > 1 else "")
+
+
 def gap(cost: float, reference: float) -> float:
     """Relative gap in percent."""
     return 100.0 * (cost - reference) / reference if reference else float(np.nan)

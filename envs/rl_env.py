@@ -21,6 +21,7 @@ from envs.city_dataset import DEFAULT_ROAD_DATASET
 from envs.generators import xlike_instance
 from envs.instance import Instance
 from envs.tensors import stack_instances
+from envs.variants import parse_variants, variant_instance
 
 
 class UniformCVRPGenerator(Generator):
@@ -78,6 +79,23 @@ class RoadCVRPGenerator(SampledCVRPGenerator):
         from envs.city_dataset import sample_instance
 
         return sample_instance(self.dataset, self.num_clients, "train", seed)
+
+
+class VariantGenerator(SampledCVRPGenerator):
+    """Mixed batches: each instance of a variant drawn uniformly from `variants` (envs.variants), its index
+    in that list under the key `variant` (for per-variant reward normalisation)."""
+
+    def __init__(self, num_clients: int = 100, variants: str | list[str] = "cvrp", seed: int = 0):
+        super().__init__(num_clients, seed)
+        self.variants = parse_variants(variants)
+
+    def _generate(self, batch_size) -> TensorDict:
+        (b,) = batch_size
+        picks = self.rng.integers(len(self.variants), size=b)
+        seeds = self.rng.integers(0, 2**62, size=b)
+        batch = stack_instances([variant_instance(self.variants[v], self.num_clients, int(s)) for v, s in zip(picks, seeds)])
+        batch["variant"] = torch.as_tensor(picks)
+        return TensorDict(batch, batch_size=[b])
 
 
 GENERATORS = {

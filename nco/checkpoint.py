@@ -6,17 +6,19 @@ They load with `torch.load(..., weights_only=True)`; nothing is unpickled.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
 
 from envs.errors import CheckpointError
-from nco.policy import AttentionPolicy, PolicyConfig
+from nco.policy import AttentionPolicy, PolicyConfig, input_columns
 
 FORMAT = "nco-checkpoint/1"
 PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
 MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
+VARIANTS_CHECKPOINT = PACKAGE_DATA / "variants100.pt"  # reads time windows, backhauls, open routes, limits
 # Where a planar policy is transplanted into a matrix-aware one, the pointer starts with this weight on
 # the matrix distance from the current node (a nearest-neighbour prior). Measured on 32 held-out Monaco
 # CVRP100 (POMO, 100 starts): planar cvrp100 alone costs 15% more than nearest-neighbour multi-start on
@@ -25,7 +27,12 @@ TRANSPLANT_DIST_WEIGHT = 10.0
 
 
 def default_checkpoint(features: frozenset[str]) -> Path:
-    """The shipped checkpoint for an instance: matrix-aware for asymmetric matrices (when shipped), else planar."""
+    """The shipped checkpoint for an instance: the multi-variant policy for time windows, backhauls, open routes
+    or route limits; else matrix-aware for asymmetric matrices; else planar (each when shipped)."""
+    from envs.tensors import VARIANT_FEATURES
+
+    if features & VARIANT_FEATURES and VARIANTS_CHECKPOINT.exists():
+        return VARIANTS_CHECKPOINT
     if "asymmetric" in features and MATRIX_CHECKPOINT.exists():
         return MATRIX_CHECKPOINT
     return DEFAULT_CHECKPOINT
@@ -80,21 +87,32 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
 def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPolicy:
     """`target` with every weight of `source` that fits, for fine-tuning across architectures.
 
-    From a planar policy to a matrix-aware one: the shared layers are copied,
-    the client embedding keeps its coordinate and demand columns (the new
-    matrix-feature columns start at zero) and the edge bias starts silent; the
-    pointer's distance term starts at TRANSPLANT_DIST_WEIGHT, because on real
-    roads the planar layout alone is a poor guide.
+    Input layers are matched by column name (nco.policy.input_columns): the
+    columns `source` has are copied and the rest start at zero, so a policy
+    fine-tuned to attributes (or matrices) it never saw starts out behaving as
+    before (RouteFinder's efficient adapter layers); a new global-attribute
+    layer starts silent too. Into a mixture-of-experts encoder, every expert
+    starts as a copy of the dense feed-forward layer it replaces. From a planar
+    policy to a matrix-aware one the edge bias starts silent and the pointer's
+    distance term at TRANSPLANT_DIST_WEIGHT, because on real roads the planar
+    layout alone is a poor guide.
     """
-    state = target.state_dict()
-    for key, value in source.state_dict().items():
-        if key not in state:
-            continue
-        if state[key].shape == value.shape:
-            state[key] = value.clone()
-        elif value.dim() == 2 and state[key].shape[0] == value.shape[0] and state[key].shape[1] > value.shape[1]:
+    src, state = source.state_dict(), target.state_dict()
+    s_cols, t_cols = input_columns(source.cfg), input_columns(target.cfg)
+    for key in state:
+        layer = key.split(".")[0]
+        if key.endswith(".weight") and layer in t_cols and key.count(".") == 1:  # a named-column input layer
             state[key] = torch.zeros_like(state[key])
-            state[key][:, : value.shape[1]] = value
+            if key in src:
+                for j, name in enumerate(t_cols[layer]):
+                    if name in s_cols[layer]:
+                        state[key][:, j] = src[key][:, s_cols[layer].index(name)]
+            continue
+        origin = re.sub(r"\.ff\.experts\.\d+\.", ".ff.", key)  # an expert starts as the dense layer
+        if key in src and src[key].shape == state[key].shape:
+            state[key] = src[key].clone()
+        elif origin != key and origin in src and src[origin].shape == state[key].shape:
+            state[key] = src[origin].clone()
     target.load_state_dict(state)
     if target.cfg.matrix and not source.cfg.matrix:
         with torch.no_grad():
@@ -102,4 +120,3 @@ def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPol
             target.edge_bias[-1].bias.zero_()
             target.dist_weight.fill_(TRANSPLANT_DIST_WEIGHT)
     return target
-

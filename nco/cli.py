@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     og.add_argument("--max-table-size", type=int, default=1000, help="largest table (locations) one request may ask for")
     og.set_defaults(func=cmd_osrm_serve)
 
-    t = sub.add_parser("train", help="train or fine-tune a CVRP policy (REINFORCE + POMO baseline, Lightning)")
+    t = sub.add_parser("train", help="train or fine-tune a policy (REINFORCE + POMO baseline, Lightning)")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",
@@ -106,10 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         " one-way arcs) or road (drawn from a city dataset's training split, see --dataset)",
     )
     t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
-    t.add_argument("--policy", choices=("attention", "matrix"),
-                   help="attention (default): reads coordinates; matrix: also reads the distance/duration matrices."
-                   " With --init-from the architecture is the checkpoint's, and naming the other kind copies the"
-                   " weights that fit (a planar checkpoint starts a matrix policy)")
+    t.add_argument("--variants", help="train on mixed batches of these variants (comma-separated, or 'all'):"
+                   " CVRP or [O]VRP[B|MB][L][TW], e.g. CVRP,VRPTW,OVRP,VRPB,VRPL. With --init-from, attributes the"
+                   " checkpoint never saw get new zero-initialised input columns (adapter layers)")
+    t.add_argument("--policy", choices=("attention", "matrix", "moe"),
+                   help="attention (default): reads coordinates; matrix: also reads the distance/duration matrices;"
+                   " moe: attention with mixture-of-experts feed-forward layers in the encoder (--experts, --top-k)."
+                   " With --init-from the architecture is the checkpoint's, and naming another kind copies the"
+                   " weights that fit (a planar checkpoint starts a matrix policy; a dense one an MoE policy)")
+    t.add_argument("--experts", type=int, default=4, help="experts per MoE layer (--policy moe)")
+    t.add_argument("--top-k", type=int, default=2, help="experts each node is routed to (--policy moe)")
+    t.add_argument("--aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
@@ -313,9 +320,16 @@ def cmd_train(args) -> int:
         from nco.checkpoint import read_checkpoint_info
 
         own = PolicyConfig(**read_checkpoint_info(args.init_from)["config"])
-        policy = replace(own, matrix=args.policy == "matrix") if args.policy else own
+        policy = replace(own, matrix=args.policy == "matrix") if args.policy in ("attention", "matrix") else own
     else:
         policy = PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix")
+    if args.variants:
+        from envs.variants import parse_variants
+
+        try:
+            parse_variants(args.variants)
+        except ValueError as e:
+            raise NcoError(f"--variants: {e}") from None
     cfg = TrainConfig(
         num_clients=args.size,
         distribution=args.distribution,
@@ -326,6 +340,10 @@ def cmd_train(args) -> int:
         num_starts=args.starts or None,
         lr=args.lr,
         matrix_lr=args.matrix_lr,
+        variants=args.variants,
+        moe_experts=args.experts if args.policy == "moe" else 0,
+        moe_top_k=args.top_k,
+        aux_weight=args.aux_weight,
         policy=policy,
         dataset=args.dataset,
         out_dir=args.out,

@@ -47,6 +47,10 @@ def solve(
     started = time.perf_counter()
     if time_limit <= 0:
         return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)
+    reason = pyvrp_solver.cannot_model(instance)
+    if reason is not None and instance.features() <= neural_solver.SUPPORTED:
+        return _policy_then_ortools(instance, time_limit, checkpoint, num_starts, num_augment, decode, policy_share,
+                                    reason)  # fmt: skip
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, policy_note, construct_s = [], None, 0.0
     policy_s = policy_seconds(time_limit, policy_share)
@@ -63,7 +67,7 @@ def solve(
         construct_s = time.perf_counter() - started
         seeds = [Solution.from_giant_tour(tour, "nco") for tour in built.meta.get("pool", [])] or [built]
         seeds = seeds[:num_seeds]
-    except UnsupportedFeatureError as e:  # the GA still honours the instance; it starts unseeded
+    except (UnsupportedFeatureError, neural_solver.FleetTooSmall) as e:  # the GA honours the instance unseeded
         policy_note = f"policy not used: {e}"
     except OutOfTime:  # a large instance and a short budget: the GA gets the time that is left
         construct_s = time.perf_counter() - started
@@ -90,4 +94,30 @@ def solve(
     sol.timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
     if policy_note:
         sol.meta["note"] = policy_note
+    return sol
+
+
+
+def _policy_then_ortools(instance, time_limit, checkpoint, num_starts, num_augment, decode, policy_share, reason):
+    """Where PyVRP's GA cannot hold the instance (linehaul-first backhauls): the policy's best within its share
+    of the budget, then OR-Tools' guided local search from it for the rest, if OR-Tools can model it."""
+    from baselines import ortools_solver
+
+    started = time.perf_counter()
+    kwargs = {"num_starts": num_starts, "num_augment": num_augment, "decode": decode}
+    try:
+        built = neural_solver.solve(instance, checkpoint, max_seconds=policy_seconds(time_limit, policy_share), **kwargs)
+    except OutOfTime:
+        built = neural_solver.solve(instance, checkpoint, num_starts=None, num_augment=1, decode=decode)
+    construct_s = time.perf_counter() - started
+    remaining = time_limit - construct_s
+    if ortools_solver.cannot_model(instance) is not None or remaining < MIN_SEARCH_S:
+        built.meta["note"] = f"no refinement: {reason}"
+        built.timings["total"] = construct_s
+        return built
+    sol = ortools_solver.solve(instance, time_limit=remaining, initial=built)
+    elapsed = time.perf_counter() - started
+    sol.solver = "nco"
+    sol.meta.update(checkpoint=built.meta["checkpoint"], note=f"refined by OR-Tools: {reason}")
+    sol.timings = {"construct": construct_s, "search": elapsed - construct_s, "total": elapsed}
     return sol

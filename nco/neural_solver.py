@@ -15,13 +15,21 @@ import torch
 
 from envs import cvrp_dynamics as dyn
 from envs.batch_sampling import uniform_batch
+from envs.checker import unservable_clients
+from envs.errors import InstanceError, NcoError
 from envs.instance import Instance, require_features
 from envs.solution import Solution
-from envs.tensors import instance_tensors
+from envs.tensors import VARIANT_FEATURES, instance_tensors
 from nco.checkpoint import default_checkpoint, load_checkpoint
 from nco.policy import AttentionPolicy, OutOfTime
 
-SUPPORTED = frozenset({"asymmetric"})
+# Any policy decodes under the environment's masks, so its routes honour all of these; the shipped
+# checkpoint for an instance (default_checkpoint) is the one trained to read what the instance has.
+SUPPORTED = frozenset({"asymmetric", "fleet_limit"}) | VARIANT_FEATURES
+
+class FleetTooSmall(NcoError):
+    """Every rollout needs more routes than the instance has vehicles."""
+
 
 _CACHE: dict[str, tuple[AttentionPolicy, dict]] = {}
 
@@ -69,6 +77,10 @@ def solve(
     if not even the probe finishes within it.
     """
     require_features(instance, SUPPORTED, "nco")
+    fleet = instance.fleet[0].count  # a limited single vehicle type (heterogeneous fleets are refused above)
+    alone = unservable_clients(instance)
+    if alone:  # routes are built one client at a time: a client no route can hold would stall them
+        raise InstanceError(f"instance {instance.name}: {alone}")
     checkpoint = prepare(instance, checkpoint)
     policy, info = cached_policy(checkpoint)
     started = time.perf_counter()
@@ -95,9 +107,17 @@ def solve(
                 starts, num_augment = probe, 1
     width = max(r.shape[-1] for r in runs)
     tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
-    costs = dyn.tour_cost(data["dist"], tours[None])[0]
+    costs = dyn.tour_cost(data["dist"], tours[None], data.get("open_route"))[0]
+    routes = ((tours != 0) & (torch.nn.functional.pad(tours[:, :-1], (1, 0)) == 0)).sum(-1)
+    if fleet is not None:  # rollouts ignore the fleet size: keep those that fit in it
+        if not (routes <= fleet).any():
+            raise FleetTooSmall(f"instance {instance.name}: no policy rollout fits in the fleet of {fleet} vehicles"
+                           f" (the fewest routes found: {int(routes.min())})")  # fmt: skip
+        costs = costs.masked_fill(routes > fleet, float("inf"))
     pool, seen = [], set()
     for r in torch.argsort(costs).tolist():
+        if not torch.isfinite(costs[r]):
+            break
         key = tuple(np.trim_zeros(tours[r].numpy()).tolist())  # depot padding does not make a new solution
         if key in seen:
             continue

@@ -5,6 +5,16 @@ points at the next node, attending from a context (graph embedding, current
 node, remaining capacity) over the node embeddings. Decoding runs S rollouts
 per instance at once (POMO multi-start), greedy or sampled, stepping through
 envs.cvrp_dynamics so the same rules govern training and inference.
+
+Variants (RouteFinder): a policy reads the attribute groups in
+`PolicyConfig.attributes` as extra client features (pickups, time windows),
+global features added to the depot's embedding and to the decoder's context
+(open routes, backhaul order, route limits), and route-state features in the
+context (time, load picked up, what is left of the limits). Every input layer's
+columns are named (`input_columns`), so fine-tuning into a policy that reads
+more attributes copies the columns it knows and starts the new ones at zero
+(RouteFinder's efficient adapter layers). `moe_experts` turns the encoder's
+feed-forward layers into top-k gated mixtures of experts (MVMoE).
 """
 
 from __future__ import annotations
@@ -19,6 +29,10 @@ from torch import nn
 
 from envs import cvrp_dynamics as dyn
 
+# Attribute groups a policy can read (Instance.features() names; service times go with time windows).
+ATTRIBUTE_GROUPS = ("time_windows", "backhauls", "open_routes", "duration_limits", "distance_limits")
+MEAN_UNIT_DISTANCE = 0.5214  # envs.tensors: training data have mean matrix entries of this size
+
 
 @dataclass
 class PolicyConfig:
@@ -28,9 +42,82 @@ class PolicyConfig:
     ff_dim: int = 512
     tanh_clip: float = 10.0
     matrix: bool = False  # read the (asymmetric) distance/duration matrices, not only coordinates
+    attributes: tuple[str, ...] = ()  # ATTRIBUTE_GROUPS read as features; () = capacity only (CVRP)
+    moe_experts: int = 0  # > 0: encoder feed-forward layers are mixtures of this many experts
+    moe_top_k: int = 2
+
+    def __post_init__(self):
+        unknown = set(self.attributes) - set(ATTRIBUTE_GROUPS)
+        if unknown:
+            raise ValueError(f"unknown attribute groups {sorted(unknown)}; known: {', '.join(ATTRIBUTE_GROUPS)}")
+        self.attributes = tuple(a for a in ATTRIBUTE_GROUPS if a in self.attributes)  # canonical order
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def input_columns(cfg: PolicyConfig) -> dict[str, list[str]]:
+    """The named input columns of the layers whose width depends on what the policy reads."""
+    client = ["x", "y", "demand"] + (["dist_from_depot", "dist_to_depot"] if cfg.matrix else [])
+    glob: list[str] = []
+    ctx = ["free_capacity"]
+    a = set(cfg.attributes)
+    if "backhauls" in a:
+        client += ["pickup"]
+        glob += ["linehaul_first"]
+        ctx += ["picked", "excess", "in_backhaul"]
+    if "time_windows" in a:
+        client += ["tw_early", "tw_late", "service"]
+        glob += ["depot_close"]
+        ctx += ["time"]
+    if "open_routes" in a:
+        glob += ["open_route"]
+    if "duration_limits" in a:
+        glob += ["max_duration"]
+        ctx += ["duration_left"]
+    if "distance_limits" in a:
+        glob += ["max_distance"]
+        ctx += ["distance_left"]
+    return {
+        "embed_client": client,
+        "embed_global": glob,
+        "project_step": [f"h{i}" for i in range(cfg.embed_dim)] + ctx + glob,
+    }
+
+
+class MoEFeedForward(nn.Module):
+    """Top-k gated mixture of feed-forward experts, gated per node (MVMoE, Zhou et al. 2024).
+
+    Each node goes through its k most probable experts, their outputs weighted by
+    the renormalised gate probabilities. `aux_loss` after a forward pass is the
+    load-balancing loss E * sum_e f_e * P_e (Switch Transformer): f_e the share of
+    routing slots expert e received, P_e its mean gate probability; 1 when balanced.
+    """
+
+    def __init__(self, dim: int, ff_dim: int, experts: int, top_k: int):
+        super().__init__()
+        if not 1 <= top_k <= experts:
+            raise ValueError(f"moe_top_k must be between 1 and moe_experts ({experts}), got {top_k}")
+        self.top_k = top_k
+        self.gate = nn.Linear(dim, experts, bias=False)
+        self.experts = nn.ModuleList(
+            nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, dim)) for _ in range(experts)
+        )
+        self.aux_loss = torch.zeros(())
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = h.reshape(-1, h.shape[-1])
+        probs = torch.softmax(self.gate(x), dim=-1)  # (T, E)
+        weight, index = probs.topk(self.top_k, dim=-1)  # (T, k)
+        weight = weight / weight.sum(-1, keepdim=True)
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            token, slot = (index == e).nonzero(as_tuple=True)
+            if token.numel():
+                out.index_add_(0, token, expert(x[token]) * weight[token, slot, None])
+        share = F.one_hot(index, len(self.experts)).sum(1).float().mean(0) / self.top_k
+        self.aux_loss = len(self.experts) * (share * probs.mean(0)).sum()
+        return out.view_as(h)
 
 
 class EncoderLayer(nn.Module):
@@ -40,7 +127,10 @@ class EncoderLayer(nn.Module):
         self.qkv = nn.Linear(cfg.embed_dim, 3 * cfg.embed_dim, bias=False)
         self.out = nn.Linear(cfg.embed_dim, cfg.embed_dim)
         self.norm1 = nn.InstanceNorm1d(cfg.embed_dim, affine=True)
-        self.ff = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.ff_dim), nn.ReLU(), nn.Linear(cfg.ff_dim, cfg.embed_dim))
+        if cfg.moe_experts:
+            self.ff = MoEFeedForward(cfg.embed_dim, cfg.ff_dim, cfg.moe_experts, cfg.moe_top_k)
+        else:
+            self.ff = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.ff_dim), nn.ReLU(), nn.Linear(cfg.ff_dim, cfg.embed_dim))
         self.norm2 = nn.InstanceNorm1d(cfg.embed_dim, affine=True)
 
     def _norm(self, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
@@ -69,8 +159,11 @@ class AttentionPolicy(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or PolicyConfig()
         d = cfg.embed_dim
+        self.columns = cols = input_columns(cfg)
         self.embed_depot = nn.Linear(2, d)
-        self.embed_client = nn.Linear(5 if cfg.matrix else 3, d)
+        self.embed_client = nn.Linear(len(cols["embed_client"]), d)
+        if cols["embed_global"]:  # instance-wide attributes, added to the depot's embedding
+            self.embed_global = nn.Linear(len(cols["embed_global"]), d, bias=False)
         if cfg.matrix:
             # Matrix-aware: a per-head attention bias learned from (d_ij, d_ji, t_ij), clients' distances
             # to and from the depot as features, and the distance from the current node in the pointer.
@@ -79,7 +172,7 @@ class AttentionPolicy(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.num_layers))
         self.project_kvl = nn.Linear(d, 3 * d, bias=False)  # glimpse keys, values, logit keys
         self.project_graph = nn.Linear(d, d, bias=False)
-        self.project_step = nn.Linear(d + 1, d, bias=False)
+        self.project_step = nn.Linear(len(cols["project_step"]), d, bias=False)
         self.project_out = nn.Linear(d, d, bias=False)
 
     def matrix_parameters(self) -> list[nn.Parameter]:
@@ -88,19 +181,32 @@ class AttentionPolicy(nn.Module):
             return []
         return [*self.edge_bias.parameters(), self.dist_weight, *self.embed_client.parameters()]
 
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        """The encoder's load-balancing loss of the last forward pass (0 for a dense policy)."""
+        losses = [layer.ff.aux_loss for layer in self.layers if isinstance(layer.ff, MoEFeedForward)]
+        return torch.stack(losses).mean() if losses else torch.zeros(())
+
     # ------------------------------------------------------------------ encoder
     def encode(
-        self, locs: torch.Tensor, demand: torch.Tensor, mats: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> torch.Tensor:
+        self, data: dict[str, torch.Tensor], mats: tuple[torch.Tensor, torch.Tensor] | None = None,
+        glob: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        locs, demand = data["locs"], data["demand"].float()
         depot = self.embed_depot(locs[:, :1])
-        feats = [locs[:, 1:], demand[:, 1:, None]]
+        if glob is not None:
+            depot = depot + self.embed_global(glob).unsqueeze(1)
+        feats = {"x": locs[:, 1:, 0], "y": locs[:, 1:, 1], "demand": demand[:, 1:]}
         bias = None
         if mats is not None:
             dist, dur = mats
-            feats += [dist[:, 0, 1:, None], dist[:, 1:, 0, None]]
+            feats.update(dist_from_depot=dist[:, 0, 1:], dist_to_depot=dist[:, 1:, 0])
             edges = torch.stack([dist, dist.transpose(1, 2), dur], dim=-1)  # (B, N+1, N+1, 3)
             bias = self.edge_bias(edges).permute(0, 3, 1, 2)  # (B, H, N+1, N+1)
-        h = torch.cat([depot, self.embed_client(torch.cat(feats, dim=-1))], dim=1)
+        if self.cfg.attributes:
+            feats.update(_client_attributes(data))
+        x = torch.stack([feats[c] for c in self.columns["embed_client"]], dim=-1)
+        h = torch.cat([depot, self.embed_client(x)], dim=1)
         for layer in self.layers:
             h = layer(h, bias)
         return h
@@ -134,14 +240,16 @@ class AttentionPolicy(nn.Module):
         come back shaped (B, A*S, T), augmentation-major. deadline: a
         time.perf_counter() value past which decoding stops with OutOfTime.
         """
-        locs, demand = data["locs"], data["demand"]
-        b, n1, _ = locs.shape
+        b, n1, _ = data["locs"].shape
         mats = self.matrix_inputs(data) if self.cfg.matrix else None
-        if num_augment > 1:  # the planar views change; the matrices do not
-            locs = augment(locs, num_augment)
-            demand = demand.repeat(num_augment, 1)
+        keys = ["demand", *(dyn.ATTRIBUTES if dyn.has_attributes(data) else ())]
+        data = {"locs": data["locs"], **{k: data[k] for k in keys}}
+        if num_augment > 1:  # the planar views change; the matrices and attributes do not
+            data = {k: v.repeat(num_augment, *[1] * (v.dim() - 1)) for k, v in data.items()}
+            data["locs"] = augment(data["locs"][:b], num_augment)
             mats = tuple(m.repeat(num_augment, 1, 1) for m in mats) if mats else None
-        h = self.encode(locs, demand, mats)
+        glob = _global_attributes(data, self.columns["embed_global"]) if self.columns["embed_global"] else None
+        h = self.encode(data, mats, glob)
         bb = h.shape[0]
         d, heads = self.cfg.embed_dim, self.cfg.num_heads
         gk, gv, lk = self.project_kvl(h).chunk(3, dim=-1)
@@ -150,7 +258,7 @@ class AttentionPolicy(nn.Module):
         graph_q = self.project_graph(h.mean(1)).unsqueeze(1)  # (BB, 1, D)
 
         s = num_starts or 1
-        state = dyn.reset({"demand": demand}, s)
+        state = dyn.reset(data, s)
         actions, logp = [], torch.zeros(bb, s, device=h.device)
         if num_starts:
             first = (torch.arange(s, device=h.device) % (n1 - 1) + 1).expand(bb, s)
@@ -164,7 +272,7 @@ class AttentionPolicy(nn.Module):
                 raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
             mask = dyn.action_mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))
-            q = graph_q + self.project_step(torch.cat([cur, 1.0 - state["used"].unsqueeze(-1)], dim=-1))
+            q = graph_q + self.project_step(torch.cat([cur, self._context(state, data, glob)], dim=-1))
             q = q.view(bb, s, heads, -1).transpose(1, 2)  # (BB, H, S, dh)
             glimpse = F.scaled_dot_product_attention(q, gk, gv, attn_mask=mask.unsqueeze(1))
             glimpse = self.project_out(glimpse.transpose(1, 2).reshape(bb, s, d))
@@ -191,6 +299,88 @@ class AttentionPolicy(nn.Module):
             acts = acts.view(num_augment, b, s, -1).transpose(0, 1).reshape(b, num_augment * s, -1)
             logp = logp.view(num_augment, b, s).transpose(0, 1).reshape(b, num_augment * s)
         return Rollout(acts, logp)
+
+
+    def _context(self, state: dict, data: dict, glob: torch.Tensor | None) -> torch.Tensor:
+        """(B, S, C): the route state the decoder reads beside the current node's embedding."""
+        names = self.columns["project_step"][self.cfg.embed_dim :]
+        free = 1.0 - state["used"].float()
+        if not self.cfg.attributes:
+            return free.unsqueeze(-1)
+        feats = _route_attributes(state, data)
+        feats["free_capacity"] = free
+        if glob is not None:
+            feats.update({c: glob[:, i, None].expand_as(free) for i, c in enumerate(self.columns["embed_global"])})
+        return torch.stack([feats[c] for c in names], dim=-1)
+
+
+# ---------------------------------------------------------------------- attribute features
+# Times are read in units of the mean travel time / MEAN_UNIT_DISTANCE and lengths likewise by the
+# distance matrix, so the features are scale-free (training batches already have those means). Data
+# without attributes (a plain CVRP batch) reads as zeros: no windows, no pickups, no limits.
+
+
+def _units(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per instance (B, 1): the time and length units."""
+    dur = data.get("duration", data["dist"])
+    return (
+        (dur.mean((-1, -2)) / MEAN_UNIT_DISTANCE).clamp_min(1e-9)[:, None],
+        (data["dist"].mean((-1, -2)) / MEAN_UNIT_DISTANCE).clamp_min(1e-9)[:, None],
+    )
+
+
+def _finite(x: torch.Tensor, fill: torch.Tensor | float = 0.0) -> torch.Tensor:
+    return torch.where(torch.isfinite(x), x, fill)
+
+
+def _client_attributes(data: dict) -> dict[str, torch.Tensor]:
+    demand = data["demand"]
+    if not dyn.has_attributes(data):
+        zero = torch.zeros_like(demand[:, 1:], dtype=torch.float32)
+        return {"pickup": zero, "tw_early": zero, "tw_late": zero, "service": zero}
+    t, _ = _units(data)
+    tw = data["tw"]
+    close = _finite(tw[:, :1, 1])  # a client's open-ended window ends when the depot closes
+    return {
+        "pickup": data["pickup"][:, 1:].float(),
+        "tw_early": (tw[:, 1:, 0] / t).float(),
+        "tw_late": (_finite(tw[:, 1:, 1], close) / t).float(),
+        "service": (data["service"][:, 1:] / t).float(),
+    }
+
+
+def _global_attributes(data: dict, names: list[str]) -> torch.Tensor:
+    """(B, G): instance-wide attributes in `names` order."""
+    b = data["demand"].shape[0]
+    if not dyn.has_attributes(data):
+        return torch.zeros(b, len(names), device=data["demand"].device)
+    t, d = _units(data)
+    feats = {
+        "linehaul_first": (data["linehaul_first"] & (data["pickup"] > 0).any(-1)).double(),
+        "depot_close": _finite(data["tw"][:, 0, 1]) / t[:, 0],
+        "open_route": data["open_route"].double(),
+        "max_duration": _finite(data["max_duration"]) / t[:, 0],
+        "max_distance": _finite(data["max_distance"]) / d[:, 0],
+    }
+    return torch.stack([feats[c].float() for c in names], dim=-1)
+
+
+def _route_attributes(state: dict, data: dict) -> dict[str, torch.Tensor]:
+    """(B, S) features of each rollout's current route."""
+    zero = torch.zeros_like(state["used"], dtype=torch.float32)
+    if not dyn.has_attributes(state):
+        return dict.fromkeys(("picked", "excess", "in_backhaul", "time", "duration_left", "distance_left"), zero)
+    t, d = _units(data)
+    elapsed = state["time"] - data["tw"][:, :1, 0]
+    limit_t, limit_d = data["max_duration"][:, None], data["max_distance"][:, None]
+    return {
+        "picked": state["picked"].float(),
+        "excess": state["excess"].float(),
+        "in_backhaul": state["in_backhaul"].float(),
+        "time": (state["time"] / t).float(),
+        "duration_left": _finite((limit_t - elapsed) / t).float(),
+        "distance_left": _finite((limit_d - state["route_dist"]) / d).float(),
+    }
 
 
 def augment(locs: torch.Tensor, num: int = 8) -> torch.Tensor:

@@ -18,7 +18,8 @@ from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
 from envs.errors import NcoError
-from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv
+from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
+from envs.variants import parse_variants
 from nco.checkpoint import load_checkpoint, save_checkpoint, transplant
 from nco.policy import AttentionPolicy, PolicyConfig
 
@@ -28,11 +29,15 @@ class POMO(RL4COLitModule):
 
     def __init__(
         self, env: CVRPEnv, policy: AttentionPolicy, num_starts: int | None = None, matrix_lr: float | None = None,
-        **kwargs,
+        num_variants: int = 1, aux_weight: float = 0.01, **kwargs,
     ):  # fmt: skip
         super().__init__(env, policy, **kwargs)
         self.num_starts = num_starts
         self.matrix_lr = matrix_lr
+        self.aux_weight = aux_weight
+        # Per-variant reward normalisation (RouteFinder): each variant's advantages are divided by a running
+        # mean of its cost, so variants with long tours (time windows) do not drown the others' gradients.
+        self.register_buffer("variant_scale", torch.zeros(num_variants))
 
     def configure_optimizers(self, parameters=None):
         """Adam; the matrix-reading parameters at their own rate when set (Adam moves a weight about lr per
@@ -53,15 +58,29 @@ class POMO(RL4COLitModule):
         metrics = {"reward": reward.max(-1).values.mean(), "cost": -reward.max(-1).values.mean()}
         if train:
             advantage = reward - reward.mean(-1, keepdim=True)
+            if "variant" in batch.keys():
+                advantage = advantage / self._variant_scale(batch["variant"], -reward.mean(-1)).unsqueeze(-1)
             loss = -(advantage * out.log_likelihood).mean()
+            if self.policy.cfg.moe_experts:
+                aux = self.policy.aux_loss
+                metrics["aux_loss"] = aux
+                loss = loss + self.aux_weight * aux
             metrics["loss"] = loss
         self.log_metrics(metrics, phase, dataloader_idx=dataloader_idx)
         return {"loss": metrics.get("loss")}
 
+    @torch.no_grad()
+    def _variant_scale(self, variant: torch.Tensor, cost: torch.Tensor, momentum: float = 0.9) -> torch.Tensor:
+        """Update each variant's running mean cost with this batch and return it per instance (B,)."""
+        scale = self.variant_scale
+        for v in variant.unique().tolist():
+            mean = cost[variant == v].mean()
+            scale[v] = mean if scale[v] == 0 else momentum * scale[v] + (1 - momentum) * mean
+        return scale[variant].clamp_min(1e-6)
+
     def instantiate_metrics(self, metrics: dict):
-        super().instantiate_metrics(
-            metrics or {"train": ["loss", "reward", "cost"], "val": ["reward", "cost"], "test": ["reward", "cost"]}
-        )
+        train = ["loss", "reward", "cost"] + (["aux_loss"] if self.policy.cfg.moe_experts else [])
+        super().instantiate_metrics(metrics or {"train": train, "val": ["reward", "cost"], "test": ["reward", "cost"]})
 
 
 class ExportPolicy(Callback):
@@ -84,6 +103,11 @@ class ExportPolicy(Callback):
             "val_cost": cost,
         }
         save_checkpoint(module.policy, self.out_dir / "last.pt", meta)
+        curve = self.out_dir / "curve.csv"  # the learning curve: validation cost against time and data
+        with curve.open("a") as f:
+            if f.tell() == 0:
+                f.write("epoch,train_seconds,instances_seen,val_cost\n")
+            f.write(f"{meta['epochs_done']},{meta['train_seconds']},{meta['instances_seen']},{cost}\n")
         if cost < self.best:
             self.best = cost
             save_checkpoint(module.policy, self.out_dir / "best.pt", meta)
@@ -101,6 +125,10 @@ class TrainConfig:
     num_starts: int | None = None  # None: one start per client (POMO)
     lr: float = 1e-4
     matrix_lr: float | None = None  # learning rate of the matrix-reading parameters (None: lr)
+    variants: str | None = None  # envs.variants names, comma-separated (or "all"): mixed-variant batches
+    moe_experts: int = 0  # > 0: a mixture-of-experts encoder (switched on also when fine-tuning a dense policy)
+    moe_top_k: int = 2
+    aux_weight: float = 0.01  # weight of the MoE load-balancing loss
     policy: PolicyConfig | None = None  # None: the --init-from checkpoint's architecture, else the default
     out_dir: str = "runs/cvrp100"
     init_from: str | None = None  # nco checkpoint whose weights start the run
@@ -114,24 +142,42 @@ class TrainConfig:
     max_time: str | None = None  # "DD:HH:MM:SS" wall-clock cap
 
 
+def policy_for(base: PolicyConfig, variants: list | None, moe_experts: int = 0, moe_top_k: int = 2) -> PolicyConfig:
+    """`base` reading (at least) the attributes of `variants`, with a mixture-of-experts encoder if asked."""
+    attrs = set(base.attributes).union(*(v.attributes for v in variants or []))
+    changes: dict = {"attributes": tuple(attrs)}
+    if moe_experts:
+        changes.update(moe_experts=moe_experts, moe_top_k=moe_top_k)
+    return PolicyConfig(**{**base.to_dict(), **changes})
+
+
 def train(cfg: TrainConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    variants = parse_variants(cfg.variants) if cfg.variants else None
+    if variants and cfg.distribution != "uniform":
+        raise NcoError("--variants draws its own instances (uniform positions); leave --distribution at uniform")
     if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
         policy, _ = load_checkpoint(cfg.init_from)
-        if cfg.policy is not None and cfg.policy != policy.cfg:
-            policy = transplant(policy, AttentionPolicy(cfg.policy))
+        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k)
+        if target != policy.cfg:  # new attribute columns start at zero (efficient adapter layers)
+            policy = transplant(policy, AttentionPolicy(target))
         policy.train()
     else:
-        policy = AttentionPolicy(cfg.policy or PolicyConfig())
-    extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
-    env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
+        policy = AttentionPolicy(policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k))
+    if variants:
+        env = CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
+    else:
+        extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
+        env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
     module = POMO(
         env,
         policy,
         num_starts=cfg.num_starts,
         matrix_lr=cfg.matrix_lr,
+        num_variants=len(variants or [None]),
+        aux_weight=cfg.aux_weight,
         batch_size=cfg.batch_size,
         val_batch_size=min(cfg.val_size, 64),
         train_data_size=cfg.train_size,
@@ -139,9 +185,14 @@ def train(cfg: TrainConfig) -> dict:
         test_data_size=cfg.val_size,
         optimizer_kwargs={"lr": cfg.lr, "weight_decay": 1e-6},
     )
+    features = ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else []
+    if variants:
+        features = sorted(set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
+            v.time_windows for v in variants) else set()))  # fmt: skip
     meta = {
-        "variant": "cvrp",
-        "features": ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else [],
+        "variant": ",".join(v.name for v in variants) if variants else "CVRP",
+        "variants": [v.name for v in variants] if variants else ["CVRP"],
+        "features": features,
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
         | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},

@@ -7,13 +7,20 @@
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
         nco-greedy:data/checkpoints/cvrp100.pt,nco:data/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
+    # generated 100-client instances of each variant (envs.variants), 16 per variant; gap to PyVRP 10 CPU-s
+    # (OR-Tools 10 CPU-s where PyVRP cannot model the variant); rows per variant
+    python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
+    # the 56 Solomon VRPTW instances shipped in data/solomon, gap to best known (distance, DIMACS)
+    python scripts/compare.py solomon --solvers nco-greedy,nco,pyvrp@10
 
 A solver spec is NAME[:CHECKPOINT][@SECONDS] with NAME one of nco-greedy, nco
 (policy, multi-start + augmentation), nco-hybrid, ortools, pyvrp; SECONDS
 defaults to --time-limit. Without a CHECKPOINT nco picks the shipped one for the
 instance (the matrix-aware road100_matrix for asymmetric matrices), as `nco solve` does.
 
-Every solution is validated by the checker; costs are the checker's. Solvers
+Every solution is validated by the checker; costs are the checker's. A solver
+that cannot model an instance (PyVRP and linehaul-first backhauls) gets
+"cannot model" in the tables instead of a number. Solvers
 run side by side in worker processes (one core each). Results go to
 --out (results.csv, table.md, plot.png); reference runs are cached in
 reference.csv there and reused when the same instances are asked again.
@@ -25,6 +32,7 @@ import argparse
 import csv
 import os
 import platform
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from envs.checker import check  # noqa: E402
+from envs.errors import NcoError, UnsupportedFeatureError  # noqa: E402
 from envs.instance import Instance  # noqa: E402
 from nco.solve import SolveOptions, solve_and_check  # noqa: E402
 
@@ -46,25 +55,43 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # one core per worker: fair to the single-threaded baselines
 
 
+def group_of(instance: Instance) -> str:
+    """The table row an instance belongs to: its variant (generated sets), its Solomon class, else 'all'."""
+    name = instance.name
+    if "-n" in name:
+        return name.split("-")[0].upper() if not name.startswith(("uniform", "xlike")) else "all"
+    m = re.match(r"^(RC|R|C)([12])\d\d$", name.upper())
+    return f"{m.group(1)}{m.group(2)}" if m else "all"
+
+
 def _run(instance: Instance, opts: SolveOptions) -> dict:
-    solution, report = solve_and_check(instance, opts)  # timed after the solver's imports
+    row = {"instance": instance.name, "n": instance.num_clients, "group": group_of(instance)}
+    try:
+        solution, report = solve_and_check(instance, opts)  # timed after the solver's imports
+    except UnsupportedFeatureError as e:  # not a number: the table says so
+        return row | {"solver": label(opts), "cost": float("nan"), "feasible": False, "seconds": float("nan"),
+                      "status": f"cannot model: {e}"}  # fmt: skip
+    except NcoError as e:
+        return row | {"solver": label(opts), "cost": float("nan"), "feasible": False, "seconds": float("nan"),
+                      "status": f"failed: {e}"}  # fmt: skip
     elapsed = solution.timings["total"]
     if not report.feasible:
         print(f"warning: {opts.solver} infeasible on {instance.name}: {report.violations[0]}", file=sys.stderr)
-    return {
-        "instance": instance.name,
-        "n": instance.num_clients,
+    return row | {
         "solver": label(opts, solution.meta.get("checkpoint")),
         "cost": report.cost,
         "feasible": report.feasible,
         "seconds": elapsed,
+        "status": "ok" if report.feasible else f"infeasible: {report.violations[0]}",
     }
 
 
 def label(opts: SolveOptions, checkpoint: str | None = None) -> str:
     """The solver's row name; nco rows name the policy that ran (given, or picked for the instance)."""
     checkpoint = checkpoint or opts.checkpoint
-    ckpt = f", {Path(checkpoint).stem}" if checkpoint and opts.solver == "nco" else ""
+    path = Path(checkpoint) if checkpoint else None
+    name = path.parent.name if path and path.stem in ("best", "last") else path.stem if path else ""
+    ckpt = f", {name}" if name and opts.solver == "nco" else ""
     if opts.solver == "nco" and opts.time_limit > 0:
         return f"nco hybrid ({opts.time_limit:g} s{ckpt})"
     if opts.solver == "nco":
@@ -85,12 +112,25 @@ def run_all(instances: list[Instance], configs: list[SolveOptions], workers: int
 
 
 def _reference_run(instance: Instance, seconds: float) -> dict:
+    """PyVRP for `seconds` CPU seconds; OR-Tools (guided local search, wall seconds on one core) where PyVRP
+    cannot model the instance."""
+    from baselines import ortools_solver, pyvrp_solver
+
+    if pyvrp_solver.cannot_model(instance) is None:
+        solution = pyvrp_solver.solve(instance, time_limit=seconds, seed=1, cpu_time=True)
+    else:
+        solution = ortools_solver.solve(instance, time_limit=seconds, seed=1)
+    report = check(instance, solution)
+    if not report.feasible:
+        raise SystemExit(f"reference {solution.solver} infeasible on {instance.name}: {report.violations[0]}")
+    return {"instance": instance.name, "n": instance.num_clients, "solver": reference_key(instance, seconds),
+            "cost": report.cost, "feasible": report.feasible, "seconds": solution.timings["solve"]}  # fmt: skip
+
+
+def reference_key(instance: Instance, seconds: float) -> str:
     from baselines import pyvrp_solver
 
-    solution = pyvrp_solver.solve(instance, time_limit=seconds, seed=1, cpu_time=True)
-    report = check(instance, solution)
-    return {"instance": instance.name, "n": instance.num_clients, "solver": f"pyvrp ({seconds:g} s)",
-            "cost": report.cost, "feasible": report.feasible, "seconds": solution.timings["solve"]}  # fmt: skip
+    return f"{'pyvrp' if pyvrp_solver.cannot_model(instance) is None else 'ortools'} ({seconds:g} s)"
 
 
 def reference_costs(instances: list[Instance], ref_time: float, out: Path, workers: int) -> dict[str, float]:
@@ -101,14 +141,14 @@ def reference_costs(instances: list[Instance], ref_time: float, out: Path, worke
     ref = {i.name: i.best_known for i in instances if i.best_known}
     todo = [i for i in instances if i.name not in ref]
     cache = out / "reference.csv"
-    key = f"pyvrp ({ref_time:g} s)"
+    keys = {i.name: reference_key(i, ref_time) for i in todo}
     if cache.exists():
         for r in csv.DictReader(cache.open()):
-            if r["solver"] == key:
+            if keys.get(r["instance"]) == r["solver"]:
                 ref.setdefault(r["instance"], float(r["cost"]))
     todo = [i for i in todo if i.name not in ref]
     if todo:
-        print(f"reference: PyVRP {ref_time:g} s on {len(todo)} instances", file=sys.stderr)
+        print(f"reference: {ref_time:g} s on {len(todo)} instances", file=sys.stderr)
         with ProcessPoolExecutor(max_workers=workers) as pool:
             rows = list(pool.map(_reference_run, todo, [ref_time] * len(todo)))
         write_csv(cache, rows, append=True)
@@ -140,11 +180,42 @@ def table(rows: list[dict], ref: dict[str, float], buckets: bool) -> str:
             sel = [r for r in rows if r["solver"] == s and member(r["n"])]
             if not sel:
                 continue
+            if all(r["status"].startswith("cannot model") for r in sel):
+                lines.append(f"| {gname} | {s} | {len(sel)} | cannot model | – | – | – |")
+                continue
+            sel = [r for r in sel if r["status"] == "ok"] or sel
             gaps = [100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in sel]
             lines.append(
                 f"| {gname} | {s} | {len(sel)} | {np.mean([r['cost'] for r in sel]):.4f} | {np.mean(gaps):.2f}"
                 f" | {sum(r['feasible'] for r in sel)}/{len(sel)} | {np.mean([r['seconds'] for r in sel]):.3f} |"
             )
+    return "\n".join(lines)
+
+
+def variant_table(rows: list[dict], ref: dict[str, float], ref_names: dict[str, str]) -> str:
+    """Rows per group (variant or Solomon class), a column per solver: mean gap %, 'cannot model', or the
+    count of infeasible or failed runs beside the gap of the rest."""
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    lines = ["| set | reference | " + " | ".join(solvers) + " |", "|---|---|" + "---:|" * len(solvers)]
+    for g in [*groups, "all"] if len(groups) > 1 else groups:
+        cells = []
+        for s in solvers:
+            sel = [r for r in rows if r["solver"] == s and (g == "all" or r["group"] == g)]
+            ok = [r for r in sel if r["status"] == "ok"]
+            if sel and all(r["status"].startswith("cannot model") for r in sel):
+                cells.append("cannot model")
+            elif not ok:
+                cells.append("–" if not sel else f"0/{len(sel)} feasible")
+            else:
+                gap = np.mean([100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in ok])
+                modelled = [r for r in sel if not r["status"].startswith("cannot model")]
+                note = "" if len(ok) == len(modelled) else f" ({len(ok)}/{len(modelled)} ok)"
+                if len(modelled) < len(sel):
+                    note += f" ({len(modelled)}/{len(sel)} modelled)"
+                cells.append(f"{gap:.2f}{note}")
+        names = sorted({ref_names[r["instance"]] for r in rows if g == "all" or r["group"] == g})
+        lines.append(f"| {g} | {', '.join(names)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -156,7 +227,9 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for s in dict.fromkeys(r["solver"] for r in rows):
-        sel = [r for r in rows if r["solver"] == s]
+        sel = [r for r in rows if r["solver"] == s and r["status"] == "ok"]
+        if not sel:
+            continue
         gaps = [100 * (r["cost"] - ref[r["instance"]]) / ref[r["instance"]] for r in sel]
         ax.scatter(np.mean([r["seconds"] for r in sel]), np.mean(gaps), s=60, label=s)
     ax.set_xscale("log")
@@ -189,7 +262,10 @@ def solver_spec(spec: str, args) -> SolveOptions:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("set", choices=("uniform", "x", "road"))
+    ap.add_argument("set", choices=("uniform", "x", "road", "variants", "solomon"))
+    ap.add_argument("--variants", default="CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL",
+                    help="variants set: envs.variants names, comma-separated (or all)")
+    ap.add_argument("--keep-fleet", action="store_true", help="solomon: keep the VEHICLES limit (default: unlimited)")
     ap.add_argument("--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road set")
     ap.add_argument("--count", type=int, default=128)
     ap.add_argument("--size", type=int, default=100)
@@ -220,6 +296,20 @@ def main() -> None:
         city = load_city_dataset(args.dataset)
         instances = [sample_instance(city, args.size, "test", args.seed + i) for i in range(args.count)]
         title = f"{args.count} asymmetric CVRP{args.size} on {city.name} roads (held-out locations, seed {args.seed})"
+    elif args.set == "variants":
+        from envs.variants import parse_variants, variant_instances
+
+        variants = parse_variants(args.variants)
+        instances = [i for k, v in enumerate(variants) for i in variant_instances(v, args.size, args.count, args.seed + k)]
+        title = f"{args.count} generated instances of each of {len(variants)} variants, {args.size} clients (seed {args.seed})"
+    elif args.set == "solomon":
+        from envs.loaders import load_instance
+
+        instances = [load_instance(f) for f in sorted(Path("data/solomon").glob("*.vrp"))]
+        if not args.keep_fleet:  # the policy and the references minimise distance; the fleet is not the objective
+            for inst in instances:
+                inst.fleet[0].count = None
+        title = f"{len(instances)} Solomon VRPTW instances ({'fleet limits kept' if args.keep_fleet else 'unlimited fleet'})"
     else:
         from envs.loaders import load_instance
 
@@ -237,7 +327,12 @@ def main() -> None:
     rows = run_all(instances, configs, args.workers)
     write_csv(out / "results.csv", rows)
     md = table(rows, ref, buckets=args.set == "x")
-    ref_name = "best known" if args.set == "x" else f"PyVRP {args.reference_time:g} CPU-s"
+    if args.set in ("variants", "solomon"):
+        names = {i.name: "best known" if i.best_known else reference_key(i, args.reference_time) for i in instances}
+        md = variant_table(rows, ref, names) + "\n\n" + md
+    ref_name = "best known" if args.set in ("x", "solomon") else f"PyVRP {args.reference_time:g} CPU-s"
+    if args.set == "variants":
+        ref_name += " (OR-Tools where PyVRP cannot model the variant)"
     header = (
         f"{title}; gap to {ref_name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
         f" {args.workers} workers (one core each)"

@@ -2,11 +2,20 @@
 
     python scripts/train_shipped.py --minutes-50 25 --minutes-100 55     # cvrp100: POMO, 50 clients then 100
     python scripts/train_shipped.py --variant road --minutes-100 82      # road100_matrix
+    python scripts/train_shipped.py --variant multi --minutes-100 40     # variants100 (all 24 variants)
+    python scripts/train_shipped.py --variant multi --minutes-100 40 --moe        # the MoE policy, same budget
+    python scripts/train_shipped.py --variant multi --minutes-100 15 --scratch    # from scratch (no cvrp100)
 
 cvrp100 is copied to data/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
 attention bias silent, the pointer starting with a nearest-neighbour prior) on 100-client instances drawn from the Monaco
-dataset's training locations, copied to data/checkpoints/road100_matrix. On a
+dataset's training locations, copied to data/checkpoints/road100_matrix.
+variants100 is fine-tuned from cvrp100 on mixed batches of every variant of
+envs.variants (the attribute columns cvrp100 lacks start at zero: adapter
+layers), copied to data/checkpoints/variants100; --moe trains the
+mixture-of-experts policy (4 experts, top 2, each starting as cvrp100's
+feed-forward layer) and --scratch a dense policy from random weights on the
+same data, for the comparisons (neither is installed unless --install). On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.
 """
@@ -17,7 +26,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from nco.checkpoint import DEFAULT_CHECKPOINT, MATRIX_CHECKPOINT, read_checkpoint_info
+from nco.checkpoint import DEFAULT_CHECKPOINT, MATRIX_CHECKPOINT, VARIANTS_CHECKPOINT, read_checkpoint_info
 from nco.policy import PolicyConfig
 from nco.training import TrainConfig, train
 
@@ -29,7 +38,10 @@ def hms(minutes: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", choices=("cvrp", "road"), default="cvrp")
+    ap.add_argument("--variant", choices=("cvrp", "road", "multi"), default="cvrp")
+    ap.add_argument("--variants", default="all", help="--variant multi: the training mix (envs.variants names)")
+    ap.add_argument("--moe", action="store_true", help="--variant multi: mixture-of-experts encoder")
+    ap.add_argument("--scratch", action="store_true", help="--variant multi: start from random weights")
     ap.add_argument("--minutes-50", type=float, default=25)
     ap.add_argument("--minutes-100", type=float, default=55)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -38,6 +50,15 @@ def main() -> None:
     ap.add_argument("--install", help="default data/checkpoints/cvrp100, or road100_matrix for --variant road")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.variant == "multi":
+        run = out / ("variants100" + ("_moe" if args.moe else "") + ("_scratch" if args.scratch else ""))
+        train(TrainConfig(num_clients=100, variants=args.variants, epochs=1000, batch_size=args.batch_size,
+                          train_size=960, val_size=128, lr=args.lr if args.scratch else args.lr / 2, out_dir=str(run),
+                          init_from=None if args.scratch else str(DEFAULT_CHECKPOINT), moe_experts=4 if args.moe else 0,
+                          max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
+        if args.install or not (args.moe or args.scratch):
+            install(run, Path(args.install or VARIANTS_CHECKPOINT))
+        return
     if args.variant == "road":
         own = read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]
         run = out / "road100"

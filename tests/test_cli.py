@@ -72,9 +72,24 @@ def test_single_greedy_rollout(capsys):
     assert code == 0 and "feasible" in out
 
 
-def test_the_policy_alone_refuses_time_windows_with_one_line(capsys):
-    code, _, err = run_cli(capsys, "solve", "--instance", SOLOMON, "--solver", "nco", "--time-limit", 0)
-    assert code == 2 and "cannot handle" in err and "time_windows" in err and err.count("\n") == 1
+def test_the_policy_alone_refuses_a_heterogeneous_fleet_with_one_line(capsys, tmp_path):
+    from dataclasses import replace
+
+    from envs.json_format import save_instance_json
+
+    inst = load_instance(CITY)
+    inst.fleet = [inst.fleet[0], replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=10.0)]
+    save_instance_json(inst, tmp_path / "two_types.json")
+    code, _, err = run_cli(capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0)
+    assert code == 2 and "cannot handle" in err and "heterogeneous_fleet" in err and err.count("\n") == 1
+
+
+def test_the_policy_alone_solves_solomon_with_the_variants_checkpoint(capsys, tmp_path):
+    """Time windows, service times and the fleet of 25: the multi-variant policy's routes pass the checker."""
+    out_json = tmp_path / "c101.json"
+    code, out, _ = run_cli(capsys, "solve", "--instance", SOLOMON, "--time-limit", 0, "--output", out_json)
+    assert code == 0 and "variants100" in out and "feasible" in out
+    assert check(load_instance(SOLOMON), load_solution_json(load_instance(SOLOMON), out_json)).feasible
 
 
 def test_folder_uses_workers_and_keeps_going_past_a_bad_file(tmp_path, capsys):

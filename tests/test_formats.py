@@ -32,7 +32,7 @@ from envs.vrplib_format import load_vrplib, load_vrplib_solution
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 X_NAMES = ["X-n101-k25", "X-n110-k13", "X-n120-k6"]
-SOLOMON_NAMES = ["C101", "R101"]
+SOLOMON_NAMES = sorted(p.stem for p in (DATA / "solomon").glob("*.vrp"))
 
 
 def small_doc() -> dict:
@@ -338,7 +338,7 @@ def test_x_best_known_solution_cost_is_exact(name):
 def test_solomon_best_known_dimacs(name):
     inst = load_instance(DATA / "solomon" / f"{name}.vrp")
     assert {"time_windows", "service_times", "fleet_limit"} <= inst.features()
-    assert inst.fleet[0].count == 25 and inst.fleet[0].capacity == 200
+    assert inst.fleet[0].count == 25 and inst.fleet[0].capacity == (200 if name[-3] == "1" else 700 if name[0] == "C" else 1000)
     sol = vrplib.read_solution(DATA / "solomon" / f"{name}.dimacs.sol")
     report = check(inst, Solution([Route([int(c) for c in r]) for r in sol["routes"]], solver="bks"))
     assert report.feasible, report.violations

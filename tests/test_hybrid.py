@@ -93,10 +93,32 @@ def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share():
     assert report.feasible and "warm start not used" in sol.meta["note"]
 
 
-def test_instances_the_policy_cannot_read_still_get_the_genetic_search(capsys):
+def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
+    from dataclasses import replace
+
+    inst = uniform_instance(30, 4)
+    inst.fleet = [inst.fleet[0], replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)]
+    sol = hybrid.solve(inst, 0.5)
+    assert check(inst, sol).feasible and "policy not used" in sol.meta["note"]
+    assert "heterogeneous_fleet" in sol.meta["note"]
+
+
+def test_solomon_time_windows_and_fleet_seed_the_genetic_search(capsys):
     assert main(["solve", "--instance", str(C101), "--time-limit", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "feasible" in out and "policy not used" in out and "time_windows" in out
+    assert "feasible" in out and "policy not used" not in out
+
+
+def test_linehaul_first_backhauls_are_refined_by_ortools():
+    """PyVRP cannot order backhauls after linehauls: the policy's routes go to OR-Tools instead."""
+    from envs.variants import variant_instance
+
+    inst = variant_instance("VRPB", 40, 2)
+    policy_only = check(inst, hybrid.solve(inst, 0))
+    sol = hybrid.solve(inst, 1.0)
+    report = check(inst, sol)
+    assert report.feasible and report.cost <= policy_only.cost + 1e-9
+    assert "refined by OR-Tools" in sol.meta["note"] and sol.solver == "nco"
 
 
 def _policy_seeds(inst, data, keep):
