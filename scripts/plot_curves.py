@@ -1,4 +1,4 @@
-"""Learning curves of training runs side by side: validation cost against training minutes.
+"""Learning curves of training runs side by side: validation cost against training instances and minutes.
 
     python scripts/plot_curves.py runs/shipped/variants100 runs/shipped/variants100_moe \
         runs/shipped/variants100_scratch --out scripts/results/variants_curves.png
@@ -41,20 +41,23 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, (ax_n, ax) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     print("| run | minutes | epochs | instances | first val cost | last val cost | best |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for run in args.runs:
         curve = read_curve(run)
         minutes = [r["train_seconds"] / 60 for r in curve]
         costs = [r["val_cost"] for r in curve]
+        ax_n.plot([r["instances_seen"] for r in curve], costs, marker="o", ms=3, label=label(run))
         ax.plot(minutes, costs, marker="o", ms=3, label=label(run))
         print(f"| {run.name} | {minutes[-1]:.1f} | {int(curve[-1]['epoch'])} | {int(curve[-1]['instances_seen'])}"
               f" | {costs[0]:.3f} | {costs[-1]:.3f} | {min(costs):.3f} |")  # fmt: skip
+    ax_n.set_xlabel("training instances")
+    ax_n.set_ylabel("validation cost (greedy, best of the POMO starts)")
     ax.set_xlabel("training minutes (this machine)")
-    ax.set_ylabel("validation cost (greedy, POMO starts)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    for a in (ax_n, ax):
+        a.grid(alpha=0.3)
+    ax_n.legend(fontsize=8)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=120)
