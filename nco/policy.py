@@ -53,7 +53,8 @@ class PolicyConfig:
         self.attributes = tuple(a for a in ATTRIBUTE_GROUPS if a in self.attributes)  # canonical order
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (lists, not tuples), so a checkpoint's saved configuration compares equal to it."""
+        return {**asdict(self), "attributes": list(self.attributes)}
 
 
 def input_columns(cfg: PolicyConfig) -> dict[str, list[str]]:
