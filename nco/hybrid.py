@@ -97,7 +97,6 @@ def solve(
     return sol
 
 
-
 def _policy_then_ortools(instance, time_limit, checkpoint, num_starts, num_augment, decode, policy_share, reason):
     """Where PyVRP's GA cannot hold the instance (linehaul-first backhauls): the policy's best within its share
     of the budget, then OR-Tools' guided local search from it for the rest, if OR-Tools can model it."""

@@ -27,6 +27,7 @@ from nco.policy import AttentionPolicy, OutOfTime
 # checkpoint for an instance (default_checkpoint) is the one trained to read what the instance has.
 SUPPORTED = frozenset({"asymmetric", "fleet_limit"}) | VARIANT_FEATURES
 
+
 class FleetTooSmall(NcoError):
     """Every rollout needs more routes than the instance has vehicles."""
 
@@ -108,11 +109,11 @@ def solve(
     width = max(r.shape[-1] for r in runs)
     tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
     costs = dyn.tour_cost(data["dist"], tours[None], data.get("open_route"))[0]
-    routes = ((tours != 0) & (torch.nn.functional.pad(tours[:, :-1], (1, 0)) == 0)).sum(-1)
     if fleet is not None:  # rollouts ignore the fleet size: keep those that fit in it
+        routes = ((tours != 0) & (torch.nn.functional.pad(tours[:, :-1], (1, 0)) == 0)).sum(-1)
         if not (routes <= fleet).any():
             raise FleetTooSmall(f"instance {instance.name}: no policy rollout fits in the fleet of {fleet} vehicles"
-                           f" (the fewest routes found: {int(routes.min())})")  # fmt: skip
+                                f" (the fewest routes found: {int(routes.min())})")  # fmt: skip
         costs = costs.masked_fill(routes > fleet, float("inf"))
     pool, seen = [], set()
     for r in torch.argsort(costs).tolist():

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from envs import cvrp_dynamics as dyn
+from envs.tensors import MEAN_UNIT_DISTANCE  # training data have mean matrix entries of this size
 
 # Attribute groups a policy can read (Instance.features() names; service times go with time windows).
 ATTRIBUTE_GROUPS = ("time_windows", "backhauls", "open_routes", "duration_limits", "distance_limits")
-MEAN_UNIT_DISTANCE = 0.5214  # envs.tensors: training data have mean matrix entries of this size
 
 
 @dataclass
@@ -191,7 +191,7 @@ class AttentionPolicy(nn.Module):
     # ------------------------------------------------------------------ encoder
     def encode(
         self, data: dict[str, torch.Tensor], mats: tuple[torch.Tensor, torch.Tensor] | None = None,
-        glob: torch.Tensor | None = None,
+        glob: torch.Tensor | None = None, units: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:  # fmt: skip
         locs, demand = data["locs"], data["demand"].float()
         depot = self.embed_depot(locs[:, :1])
@@ -205,7 +205,7 @@ class AttentionPolicy(nn.Module):
             edges = torch.stack([dist, dist.transpose(1, 2), dur], dim=-1)  # (B, N+1, N+1, 3)
             bias = self.edge_bias(edges).permute(0, 3, 1, 2)  # (B, H, N+1, N+1)
         if self.cfg.attributes:
-            feats.update(_client_attributes(data))
+            feats.update(_client_attributes(data, units))
         x = torch.stack([feats[c] for c in self.columns["embed_client"]], dim=-1)
         h = torch.cat([depot, self.embed_client(x)], dim=1)
         for layer in self.layers:
@@ -249,8 +249,10 @@ class AttentionPolicy(nn.Module):
             data = {k: v.repeat(num_augment, *[1] * (v.dim() - 1)) for k, v in data.items()}
             data["locs"] = augment(data["locs"][:b], num_augment)
             mats = tuple(m.repeat(num_augment, 1, 1) for m in mats) if mats else None
-        glob = _global_attributes(data, self.columns["embed_global"]) if self.columns["embed_global"] else None
-        h = self.encode(data, mats, glob)
+        # the time and length units, once per pass (not per step): means over whole matrices
+        units = _units(data) if self.cfg.attributes and dyn.has_attributes(data) else None
+        glob = _global_attributes(data, self.columns["embed_global"], units) if self.columns["embed_global"] else None
+        h = self.encode(data, mats, glob, units)
         bb = h.shape[0]
         d, heads = self.cfg.embed_dim, self.cfg.num_heads
         gk, gv, lk = self.project_kvl(h).chunk(3, dim=-1)
@@ -273,7 +275,7 @@ class AttentionPolicy(nn.Module):
                 raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
             mask = dyn.action_mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))
-            q = graph_q + self.project_step(torch.cat([cur, self._context(state, data, glob)], dim=-1))
+            q = graph_q + self.project_step(torch.cat([cur, self._context(state, data, glob, units)], dim=-1))
             q = q.view(bb, s, heads, -1).transpose(1, 2)  # (BB, H, S, dh)
             glimpse = F.scaled_dot_product_attention(q, gk, gv, attn_mask=mask.unsqueeze(1))
             glimpse = self.project_out(glimpse.transpose(1, 2).reshape(bb, s, d))
@@ -301,14 +303,13 @@ class AttentionPolicy(nn.Module):
             logp = logp.view(num_augment, b, s).transpose(0, 1).reshape(b, num_augment * s)
         return Rollout(acts, logp)
 
-
-    def _context(self, state: dict, data: dict, glob: torch.Tensor | None) -> torch.Tensor:
+    def _context(self, state: dict, data: dict, glob: torch.Tensor | None, units: tuple | None) -> torch.Tensor:
         """(B, S, C): the route state the decoder reads beside the current node's embedding."""
         names = self.columns["project_step"][self.cfg.embed_dim :]
         free = 1.0 - state["used"].float()
         if not self.cfg.attributes:
             return free.unsqueeze(-1)
-        feats = _route_attributes(state, data)
+        feats = _route_attributes(state, data, units)
         feats["free_capacity"] = free
         if glob is not None:
             feats.update({c: glob[:, i, None].expand_as(free) for i, c in enumerate(self.columns["embed_global"])})
@@ -322,7 +323,8 @@ class AttentionPolicy(nn.Module):
 
 
 def _units(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per instance (B, 1): the time and length units."""
+    """Per instance (B, 1): the time and length units (the attribute helpers below take them; None where
+    the data have no attributes)."""
     dur = data.get("duration", data["dist"])
     return (
         (dur.mean((-1, -2)) / MEAN_UNIT_DISTANCE).clamp_min(1e-9)[:, None],
@@ -334,12 +336,12 @@ def _finite(x: torch.Tensor, fill: torch.Tensor | float = 0.0) -> torch.Tensor:
     return torch.where(torch.isfinite(x), x, fill)
 
 
-def _client_attributes(data: dict) -> dict[str, torch.Tensor]:
+def _client_attributes(data: dict, units: tuple | None) -> dict[str, torch.Tensor]:
     demand = data["demand"]
     if not dyn.has_attributes(data):
         zero = torch.zeros_like(demand[:, 1:], dtype=torch.float32)
         return {"pickup": zero, "tw_early": zero, "tw_late": zero, "service": zero}
-    t, _ = _units(data)
+    t, _ = units
     tw = data["tw"]
     close = _finite(tw[:, :1, 1])  # a client's open-ended window ends when the depot closes
     return {
@@ -350,12 +352,12 @@ def _client_attributes(data: dict) -> dict[str, torch.Tensor]:
     }
 
 
-def _global_attributes(data: dict, names: list[str]) -> torch.Tensor:
+def _global_attributes(data: dict, names: list[str], units: tuple | None) -> torch.Tensor:
     """(B, G): instance-wide attributes in `names` order."""
     b = data["demand"].shape[0]
     if not dyn.has_attributes(data):
         return torch.zeros(b, len(names), device=data["demand"].device)
-    t, d = _units(data)
+    t, d = units
     feats = {
         "linehaul_first": (data["linehaul_first"] & (data["pickup"] > 0).any(-1)).double(),
         "depot_close": _finite(data["tw"][:, 0, 1]) / t[:, 0],
@@ -366,12 +368,12 @@ def _global_attributes(data: dict, names: list[str]) -> torch.Tensor:
     return torch.stack([feats[c].float() for c in names], dim=-1)
 
 
-def _route_attributes(state: dict, data: dict) -> dict[str, torch.Tensor]:
+def _route_attributes(state: dict, data: dict, units: tuple | None) -> dict[str, torch.Tensor]:
     """(B, S) features of each rollout's current route."""
     zero = torch.zeros_like(state["used"], dtype=torch.float32)
     if not dyn.has_attributes(state):
         return dict.fromkeys(("picked", "excess", "in_backhaul", "time", "duration_left", "distance_left"), zero)
-    t, d = _units(data)
+    t, d = units
     elapsed = state["time"] - data["tw"][:, :1, 0]
     limit_t, limit_d = data["max_duration"][:, None], data["max_distance"][:, None]
     return {

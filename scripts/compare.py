@@ -8,7 +8,7 @@
     python scripts/compare.py road --count 64 --workers 2 --solvers \
         nco-greedy:data/checkpoints/cvrp100.pt,nco:data/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
     # generated 100-client instances of each variant (envs.variants), 16 per variant; gap to PyVRP 10 CPU-s
-    # (OR-Tools 10 CPU-s where PyVRP cannot model the variant); rows per variant
+    # (OR-Tools 10 s, wall time on one core, where PyVRP cannot model the variant); rows per variant
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
     # the 56 Solomon VRPTW instances shipped in data/solomon, gap to best known (distance, DIMACS)
     python scripts/compare.py solomon --solvers nco-greedy,nco,pyvrp@10
@@ -68,12 +68,10 @@ def _run(instance: Instance, opts: SolveOptions) -> dict:
     row = {"instance": instance.name, "n": instance.num_clients, "group": group_of(instance)}
     try:
         solution, report = solve_and_check(instance, opts)  # timed after the solver's imports
-    except UnsupportedFeatureError as e:  # not a number: the table says so
+    except NcoError as e:  # not a number: the table says why
+        status = "cannot model" if isinstance(e, UnsupportedFeatureError) else "failed"
         return row | {"solver": label(opts), "cost": float("nan"), "feasible": False, "seconds": float("nan"),
-                      "status": f"cannot model: {e}"}  # fmt: skip
-    except NcoError as e:
-        return row | {"solver": label(opts), "cost": float("nan"), "feasible": False, "seconds": float("nan"),
-                      "status": f"failed: {e}"}  # fmt: skip
+                      "status": f"{status}: {e}"}  # fmt: skip
     elapsed = solution.timings["total"]
     if not report.feasible:
         print(f"warning: {opts.solver} infeasible on {instance.name}: {report.violations[0]}", file=sys.stderr)
