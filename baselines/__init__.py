@@ -3,8 +3,8 @@
 Every adapter has `solve(instance, time_limit=5.0, seed=0, initial=None) -> Solution`,
 `SUPPORTED`, the Instance features (envs.instance.FEATURES) it honours, and
 `cannot_model(instance) -> str | None`, the one-line reason it would refuse an
-instance (a feature outside SUPPORTED, or PyVRP's linehaul-first backhauls),
-None where it can solve it.
+instance (a feature outside SUPPORTED, or PyVRP's linehaul-first backhauls or
+preferences with distance limits), None where it can solve it.
 """
 
 from baselines import ortools_solver, pyvrp_solver

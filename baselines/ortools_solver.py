@@ -6,7 +6,8 @@ service starts at the later of arrival and window opening (waiting is the
 time dimension's slack), must start by the window's closing, and the vehicle
 is back by the depot's closing and within its type's duration limit (the
 start is fixed, so the end time is the duration). Arc costs are distance
-times the vehicle type's unit cost, plus its fixed cost when used.
+times the vehicle type's unit cost (plus the preference surcharge below),
+and a used vehicle pays its fixed cost.
 
 Open routes: arcs into the depot cost nothing and take no time (see
 baselines/scaling.py), so a route's end time is the end of its last service,
@@ -23,8 +24,14 @@ far and must be 0 on arrival at any client with a delivery (a client with
 both may be the route's first pickup, as in the checker). Every constraint is
 one OR-Tools' search filters know, so its constructions and moves stay sound.
 
-Allowed-client masks of vehicle profiles are honoured; profile preferences
-have no part in the checker's cost and are ignored. OR-Tools routing has no
+Vehicle profiles: allowed-client masks bar the vehicles of a type from the
+clients it may not serve. Preferences enter the checker's cost as
+`- preference_weight * preference`: each vehicle's arc cost evaluator is its
+type's unit cost times distance plus, on an arc into client j, the weight
+times (P - the type's preference for j), P the largest preference, so that arc
+costs stay non-negative; every client is served once, so the objective is the
+checker's cost plus the same n * weight * P for every solution, which the
+reported objective takes off (baselines/scaling.py). OR-Tools routing has no
 random seed, so `seed` is recorded in meta but has no effect.
 """
 
@@ -163,13 +170,20 @@ def build_model(
 
     dist_cb = routing.RegisterTransitMatrix(distance.tolist())
 
-    # Arc costs: one evaluator per distinct unit cost.
-    cost_cbs: dict[int, int] = {}
+    # Arc costs: one evaluator per distinct unit cost, or per vehicle type with preferences (each arc into a
+    # client also pays the type's preference surcharge, see baselines/scaling.py).
+    cost_cbs: dict[tuple[int, int], int] = {}
     for v, k in enumerate(vehicle_types):
         u = ints.unit_cost[k]
-        if u not in cost_cbs:
-            cost_cbs[u] = dist_cb if u == 1 else routing.RegisterTransitMatrix((distance * u).tolist())
-        routing.SetArcCostEvaluatorOfVehicle(cost_cbs[u], v)
+        key = (u, -1 if ints.preference is None else k)
+        if key not in cost_cbs:
+            if ints.preference is not None:
+                # loading nodes sit at the depot (place 0), whose surcharge is 0
+                matrix = distance * u + ints.preference[k][place][None, :]
+                cost_cbs[key] = routing.RegisterTransitMatrix(matrix.tolist())
+            else:
+                cost_cbs[key] = dist_cb if u == 1 else routing.RegisterTransitMatrix((distance * u).tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_cbs[key], v)
         routing.SetFixedCostOfVehicle(ints.fixed_cost[k], v)
 
     capacities = [ints.capacity[k] for k in vehicle_types]

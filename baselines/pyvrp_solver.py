@@ -19,13 +19,20 @@ delivery (the load at any point is the deliveries still on board plus the
 pickups made, as in the checker). PyVRP has no precedence between clients, so
 it cannot model linehaul-first backhauls where the order can matter (some
 client with a pickup and another with a delivery): `cannot_model` says so and
-`solve` and `build_problem_data` refuse such an instance.
+`solve` and `build_problem_data` refuse such an instance (as they do
+preferences with distance limits, below).
 
-Allowed-client masks of vehicle profiles become PyVRP routing profiles: a
-vehicle type with a mask gets its own distance matrix in which every arc into
-a client it may not serve is longer than its distance limit, so a solution
-using one is infeasible. Profile preferences have no part in the checker's
-cost and are ignored.
+Vehicle profiles become PyVRP routing profiles (per-profile distance
+matrices). An allowed-client mask: every arc into a client the type may not
+serve is longer than the type's distance limit, so a solution using one is
+infeasible. Preferences (the checker's `- preference_weight * preference`):
+each vehicle type gets its own matrix, its unit cost times distance plus, on
+an arc into client j, the weight times (P - the type's preference for j), P
+the largest preference (baselines/scaling.py), with unit distance cost 1; so
+PyVRP's objective is the checker's cost plus n * weight * P, the same for
+every solution, which the reported objective takes off. A mask is blocked in
+the same matrix. Distances there are no longer the route's length, so
+`cannot_model` refuses preferences together with distance limits.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from pyvrp.diversity import broken_pairs_distance
 from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, compute_neighbours
 
-from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
+from baselines.scaling import MODELLED_FEATURES, IntegerData, has_preferences, integerize
 from envs.errors import NcoError, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
@@ -56,6 +63,11 @@ def cannot_model(instance: Instance) -> str | None:
         require_features(instance, SUPPORTED, NAME)
     except UnsupportedFeatureError as e:
         return str(e)
+    if has_preferences(instance) and "distance_limits" in instance.features():
+        return (
+            f"solver '{NAME}' cannot combine profile preferences with distance limits"
+            f" (preferences are priced into each profile's distances; instance {instance.name})"
+        )
     if instance.backhaul_mode == "linehaul_first" and _order_can_matter(instance):
         return (
             f"solver '{NAME}' cannot keep linehaul-first backhauls after the deliveries"
@@ -80,8 +92,8 @@ def solve(
     `cpu_time` counts the limit in CPU seconds of this process instead of wall
     time, so that a reference run gets its full search on a busy machine.
     Raises UnsupportedFeatureError where `cannot_model` gives a reason (features
-    outside SUPPORTED, linehaul-first backhauls), and NcoError when PyVRP's
-    best solution is infeasible.
+    outside SUPPORTED, linehaul-first backhauls, preferences with distance
+    limits), and NcoError when PyVRP's best solution is infeasible.
     """
     reason = cannot_model(instance)
     if reason:
@@ -265,23 +277,33 @@ def build_problem_data(instance: Instance) -> tuple[pyvrp.ProblemData, IntegerDa
         for i in range(1, n1)
     ]
 
-    # Profile 0 is the plain matrix; each distinct allowed mask gets its own.
-    distances = [ints.distance]
-    profile_of_mask: dict[bytes, int] = {}
-    blocked = ints.distance_horizon + 1  # longer than any distance limit below
+    # One distance matrix ("routing profile") per distinct (costs, mask). Without preferences: the plain
+    # matrix, and the type's unit cost. With preferences: the type's unit cost times distance plus its surcharge
+    # on arcs into clients (baselines/scaling.py), and unit cost 1; every type then has its own matrix.
+    distances: list[np.ndarray] = []
+    profile_of: dict[bytes, int] = {}
     vehicle_types = []
     for k, veh in enumerate(instance.fleet):
-        profile, max_distance = 0, ints.max_distance[k]
-        if veh.allowed is not None and not veh.allowed[1:].all():
-            key = veh.allowed.tobytes()
-            if key not in profile_of_mask:
-                matrix = ints.distance.copy()
-                matrix[:, ~veh.allowed] = blocked
-                matrix[:, 0] = ints.distance[:, 0]
-                np.fill_diagonal(matrix, 0)
-                profile_of_mask[key] = len(distances)
-                distances.append(matrix)
-            profile = profile_of_mask[key]
+        mask = veh.allowed if veh.allowed is not None and not veh.allowed[1:].all() else None
+        unit, max_distance = ints.unit_cost[k], ints.max_distance[k]
+        if ints.preference is None:
+            key, matrix, horizon = b"plain", ints.distance, ints.distance_horizon
+        else:
+            key = b"pref" + np.int64(unit).tobytes() + ints.preference[k].tobytes()
+            matrix = ints.distance * unit + ints.preference[k][None, :]
+            np.fill_diagonal(matrix, 0)
+            horizon = int(matrix.max(axis=1).sum()) + 1  # more than any route's length in this matrix
+            unit, max_distance = 1, horizon  # no distance limit: cannot_model refuses one with preferences
+        if mask is not None:
+            key += b"mask" + mask.tobytes()
+            depot_column = matrix[:, 0].copy()
+            matrix = matrix.copy()
+            matrix[:, ~mask] = horizon + 1  # longer than the type's distance limit: a route using it is infeasible
+            matrix[:, 0] = depot_column
+            np.fill_diagonal(matrix, 0)
+        if key not in profile_of:
+            profile_of[key] = len(distances)
+            distances.append(matrix)
         vehicle_types.append(
             pyvrp.VehicleType(
                 num_available=ints.count[k],
@@ -292,8 +314,8 @@ def build_problem_data(instance: Instance) -> tuple[pyvrp.ProblemData, IntegerDa
                 start_late=0,
                 shift_duration=ints.max_duration[k],
                 max_distance=max_distance,
-                unit_distance_cost=ints.unit_cost[k],
-                profile=profile,
+                unit_distance_cost=unit,
+                profile=profile_of[key],
                 name=veh.name or f"type{k}",
             )
         )

@@ -27,6 +27,17 @@ once, for every adapter:
 - Infinite window closings and duration limits become `horizon`, a time no
   route can exceed; infinite distance limits become `distance_horizon`.
 
+Profile preferences (the checker's `- preference_weight * preference`)
+become a non-negative surcharge on every arc into a client, per vehicle type:
+`preference[k, j] = Q - q[k, j]` with `q[k, j]` the weight times type k's
+preference for client j in objective units and `Q` the largest of them. Every
+client is served once, so each solution pays the same `preference_offset` =
+n * Q on top of its checker cost; `to_cost` takes it off. When preferences are
+present, the costs get one more power of ten (at most what makes the
+q's whole, and never so much that a solution's objective could pass about
+1e14), folded into `cost_scale`, `unit_cost` and `fixed_cost`; q's that are
+still not whole are rounded to the nearest unit.
+
 The solvers' objective in these units converts back with `to_cost`; the
 checker, not this value, is the authority on a solution's cost.
 """
@@ -42,6 +53,7 @@ from envs.instance import Instance
 
 _TOL = 1e-6  # slack, in scaled units, before rounding up or down
 _MAX_DIGITS = 9  # never scale by more than 10**9
+_MAX_OBJECTIVE = 1e14  # the preference scale stops where a solution's objective could reach this
 
 
 # What the integer model below represents, and so what both baselines honour.
@@ -85,6 +97,9 @@ class IntegerData:
     max_distance: list[int]  # at most distance_horizon
     horizon: int
     distance_horizon: int
+    # (num types, n+1) int64, objective units: surcharge on an arc into node j for type k; None without preferences
+    preference: np.ndarray | None = None
+    preference_offset: int = 0  # objective units every solution pays on top of its cost: n * Q (see module doc)
 
     @property
     def objective_scale(self) -> int:
@@ -92,7 +107,8 @@ class IntegerData:
         return self.distance_scale * self.cost_scale
 
     def to_cost(self, objective: float) -> float:
-        return float(objective) / self.objective_scale
+        """A solution's objective (fixed costs, arc costs and preference surcharges) in checker cost."""
+        return float(objective - self.preference_offset) / self.objective_scale
 
     def describe(self) -> dict:
         """The scales, for a Solution's meta."""
@@ -172,6 +188,28 @@ def integerize(instance: Instance) -> IntegerData:
     fixed_cost = [int(round(v.fixed_cost * ds * cs)) for v in fleet]
 
     n = inst.num_clients
+    preference, offset = None, 0
+    if has_preferences(inst):
+        # q[k, j]: the weight times type k's preference for client j, in objective units before the extra scale.
+        q = inst.preference_weight * np.array(
+            [np.zeros(n1) if v.preference is None else v.preference for v in fleet], dtype=np.float64
+        )
+        q[:, 0] = 0.0
+        q *= ds * cs
+        # A bound on any solution's objective: every arc at its dearest, every vehicle used, every surcharge.
+        fixed_total = sum(f * (v.count or n) for f, v in zip(fixed_cost, fleet))
+        most = (n + 1) * float(max(unit_cost)) * float(distance.max()) + fixed_total + n * float(np.ptp(q[:, 1:]))
+        ps = choose_scale(q[:, 1:], target_digits=6)
+        while ps > 1 and most * ps > _MAX_OBJECTIVE:
+            ps //= 10
+        cs *= ps
+        unit_cost = [u * ps for u in unit_cost]
+        fixed_cost = [f * ps for f in fixed_cost]
+        qi = np.round(q * ps).astype(np.int64)
+        top = int(qi[:, 1:].max())
+        preference = top - qi
+        preference[:, 0] = 0  # nothing on arcs into the depot
+        offset = n * top
     return IntegerData(
         distance_scale=ds,
         time_scale=ts,
@@ -192,6 +230,15 @@ def integerize(instance: Instance) -> IntegerData:
         max_distance=max_distance,
         horizon=horizon,
         distance_horizon=distance_horizon,
+        preference=preference,
+        preference_offset=offset,
+    )
+
+
+def has_preferences(instance: Instance) -> bool:
+    """Whether profile preferences enter the cost (a positive weight and a non-zero preference somewhere)."""
+    return instance.preference_weight > 0 and any(
+        v.preference is not None and np.any(v.preference[1:] != 0) for v in instance.fleet
     )
 
 

@@ -7,7 +7,9 @@ Conventions (shared with the RL environment and the baselines):
   no later than the window's closing; the return to the depot must be no
   later than the depot window's closing;
 - route duration is return time minus departure time, waiting included;
-- cost = sum over used vehicles of fixed_cost + unit_cost * route distance.
+- cost = sum over used vehicles of fixed_cost + unit_cost * route distance,
+  minus preference_weight times the preference each route's vehicle type has
+  for the clients it serves (profiles: a driver who prefers a district).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class RouteStats:
     delivery: float
     pickup: float
     cost: float
+    preference: float = 0.0  # sum of the vehicle type's preferences for the route's clients
 
 
 @dataclass
@@ -92,8 +95,9 @@ def route_stats(instance: Instance, visits: list[int], vehicle_type: int, violat
         for c in visits:
             if not veh.allowed[c]:
                 violations.append(f"{where}: vehicle type {vehicle_type} may not serve client {inst.ids[c]!r}")
-    cost = veh.fixed_cost + veh.unit_cost * distance if visits else 0.0
-    return RouteStats(distance, duration, delivery, pickup, cost)
+    preference = float(veh.preference[visits].sum()) if veh.preference is not None and visits else 0.0
+    cost = veh.fixed_cost + veh.unit_cost * distance - inst.preference_weight * preference if visits else 0.0
+    return RouteStats(distance, duration, delivery, pickup, cost, preference)
 
 
 def check(instance: Instance, solution: Solution) -> Report:

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from envs.errors import InstanceError
+from envs.travel_model import TravelModel
 
 INF = float("inf")
 
@@ -65,10 +66,11 @@ class Instance:
     time_windows: np.ndarray | None = None  # (n+1, 2) [earliest, latest] start of service
     service: np.ndarray | None = None  # (n+1,) service durations
     open_routes: bool = False
-    travel_model: dict | None = None  # stochastic travel-time parameters
+    travel_model: TravelModel | None = None  # stochastic travel times (a dict is parsed by TravelModel.from_dict)
     ids: list = field(default_factory=list)  # user-facing names, index-aligned with nodes
     best_known: float | None = None
     integer_demands: bool = True  # demand given in whole units
+    preference_weight: float = 0.0  # cost falls by this much per unit of preference a served client's vehicle has
 
     def __post_init__(self) -> None:
         self.distance = _matrix(self.distance, "distance")
@@ -109,12 +111,19 @@ class Instance:
         late = np.where(self.time_windows[:, 0] > self.time_windows[:, 1])[0]
         if late.size:
             raise InstanceError(f"{self.name}: {self._label(int(late[0]))} has a time window that closes before it opens")
+        if self.travel_model is not None and not isinstance(self.travel_model, TravelModel):
+            try:
+                self.travel_model = TravelModel.from_dict(self.travel_model)
+            except InstanceError as err:
+                raise InstanceError(f"{self.name}: {err}") from None
         if not self.ids:
             self.ids = list(range(n1))
         if len(self.ids) != n1:
             raise InstanceError(f"{self.name}: {len(self.ids)} ids for {n1} nodes")
         if len(set(map(str, self.ids))) != n1:
             raise InstanceError(f"{self.name}: node ids are not unique")
+        if not (np.isfinite(self.preference_weight) and self.preference_weight >= 0):
+            raise InstanceError(f"{self.name}: preference_weight must be finite and non-negative, got {self.preference_weight}")
         self._check_fleet()
 
     # ------------------------------------------------------------------ helpers
@@ -164,6 +173,8 @@ class Instance:
                     arr = np.asarray(arr, dtype=bool if attr == "allowed" else np.float64)
                     if arr.shape != (n1,):
                         raise InstanceError(f"{self.name}: {label} {attr} must have {n1} entries")
+                    if attr == "preference" and not np.isfinite(arr).all():
+                        raise InstanceError(f"{self.name}: {label} has a NaN or infinite preference")
                     setattr(v, attr, arr)
         load = np.maximum(self.demand, self.backhaul)
         for i in range(1, n1):

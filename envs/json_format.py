@@ -132,7 +132,9 @@ def instance_to_dict(inst: Instance, *, include_matrices: bool = False) -> dict:
     if inst.backhaul_mode != "linehaul_first":
         d["backhaul_mode"] = inst.backhaul_mode
     if inst.travel_model is not None:
-        d["travel_model"] = _jsonable(inst.travel_model)
+        d["travel_model"] = inst.travel_model.to_dict()
+    if inst.preference_weight:
+        d["preference_weight"] = _num(inst.preference_weight)
     if inst.best_known is not None:
         d["best_known"] = _num(inst.best_known)
     return d
@@ -456,6 +458,7 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Inst
         travel_model=d.get("travel_model"),
         ids=ids,
         best_known=d.get("best_known"),
+        preference_weight=d.get("preference_weight", 0.0),
     )
 
 

@@ -20,6 +20,9 @@ from envs.batch_sampling import asymmetric_batch, uniform_batch
 from envs.city_dataset import DEFAULT_ROAD_DATASET
 from envs.generators import xlike_instance
 from envs.instance import Instance
+from envs.profiles import MIXES, profiled_instance
+from envs.sampled_times import expected_lateness, has_travel_model
+from envs.svrp_instances import svrp_instance
 from envs.tensors import stack_instances
 from envs.variants import parse_variants, variant_instance
 
@@ -98,12 +101,47 @@ class VariantGenerator(SampledCVRPGenerator):
         return TensorDict(batch, batch_size=[b])
 
 
+class FleetGenerator(SampledCVRPGenerator):
+    """Heterogeneous, profiled fleets (envs.profiles), half on uniform and half on X-like positions; `variant`
+    is the fleet mix's index (per-variant reward normalisation: fixed costs make some mixes far dearer)."""
+
+    def sample(self, seed: int) -> Instance:
+        return profiled_instance(self.num_clients, seed, base="xlike" if seed % 2 else "uniform")
+
+    def _generate(self, batch_size) -> TensorDict:
+        (b,) = batch_size
+        seeds = self.rng.integers(0, 2**62, size=b)
+        instances = [self.sample(int(s)) for s in seeds]
+        batch = stack_instances(instances)
+        mixes = [MIXES.index(_mix_of(i)) for i in instances]
+        batch["variant"] = torch.as_tensor(mixes)
+        return TensorDict(batch, batch_size=[b])
+
+
+class SVRPGenerator(SampledCVRPGenerator):
+    """SVRPBench-like city days with stochastic travel times (envs.svrp_instances)."""
+
+    def sample(self, seed: int) -> Instance:
+        return svrp_instance(self.num_clients, seed)
+
+
+def _mix_of(instance: Instance) -> str:
+    fixed = any(v.fixed_cost for v in instance.fleet)
+    unit = any(v.unit_cost != 1 for v in instance.fleet)
+    limited = all(v.count is not None for v in instance.fleet)
+    return "FSMFD" if fixed and unit else "FSMF" if fixed else "HD" if limited else "FSMD"
+
+
 GENERATORS = {
     "uniform": UniformCVRPGenerator,
     "xlike": XLikeCVRPGenerator,
     "asymmetric": AsymmetricCVRPGenerator,
     "road": RoadCVRPGenerator,
+    "fleet": FleetGenerator,
+    "svrp": SVRPGenerator,
 }
+LATENESS_WEIGHT = 10.0  # a minute late costs as much as ten minutes of driving
+FLEET_DISTRIBUTIONS = ("fleet",)
 
 
 class CVRPEnv(RL4COEnvBase):
@@ -139,8 +177,12 @@ class CVRPEnv(RL4COEnvBase):
         return dyn.action_mask(td)
 
     def _get_reward(self, td: TensorDict, actions: torch.Tensor) -> torch.Tensor:
-        """Negative tour length, (B, S), for actions (B, S, T)."""
-        return -dyn.tour_cost(td["dist"], actions, td.get("open_route", None))
+        """Negative cost, (B, S), for actions (B, S, T): tour length, or the fleet objective, plus with a travel
+        model LATENESS_WEIGHT times the expected lateness under sampled travel times."""
+        cost = dyn.cost(td, actions)
+        if has_travel_model(td):  # stochastic travel times: charge the lateness of sampled days
+            cost = cost + LATENESS_WEIGHT * expected_lateness(td, actions)
+        return -cost
 
     def check_solution_validity(self, td: TensorDict, actions: torch.Tensor) -> None:
         dyn.validate(td, actions)

@@ -21,8 +21,8 @@ class Solution:
     meta: dict = field(default_factory=dict)  # solver-specific facts (iterations, seeds, ...)
 
     @classmethod
-    def from_giant_tour(cls, tour, solver: str, **kw) -> Solution:
-        """Split a node sequence where it passes the depot (0) into routes."""
+    def from_giant_tour(cls, tour, solver: str, types: list[int] | None = None, **kw) -> Solution:
+        """Split a node sequence where it passes the depot (0) into routes, of vehicle `types` in order."""
         routes, cur = [], []
         for node in tour:
             node = int(node)
@@ -34,4 +34,6 @@ class Solution:
                 cur.append(node)
         if cur:
             routes.append(Route(cur))
+        for route, k in zip(routes, types or []):
+            route.vehicle_type = k
         return cls(routes=routes, solver=solver, **kw)

@@ -1,22 +1,41 @@
-"""VRPLIB (CVRPLIB X, Solomon VRPTW) files, read with the `vrplib` package.
+"""VRPLIB (CVRPLIB X, Solomon VRPTW, PyVRP's heterogeneous fleet) files, read with the `vrplib` package.
 
 Distance conventions of the benchmark sets, so that best-known costs are
 reproduced exactly by the checker:
 - CVRP with EUC_2D (the X set): Euclidean rounded to the nearest integer ("round");
 - VRPTW with EUC_2D (Solomon): Euclidean truncated to one decimal ("dimacs"),
   travel time equal to distance;
+- heterogeneous fleet in PyVRP's dialect (the X-based HVRP/HD/FSMF/FSMD/FSMFD
+  sets): unrounded Euclidean ("exact");
 - EXPLICIT: the matrix given in the file.
+
+PyVRP's dialect describes the fleet per vehicle: VEHICLES rows of
+CAPACITY_SECTION, VEHICLES_FIXED_COST_SECTION and
+VEHICLES_UNIT_DISTANCE_COST_SECTION (a header value instead of a section
+applies to every vehicle; a missing cost is 0 fixed, 100 per unit of
+distance). Costs there are x100: a vehicle type gets fixed_cost = fixed/100 and
+unit_cost = unit/100, so that costs are in the sets' original units (PyVRP's
+`read(path, round_func="exact")` also multiplies distances, loads and fixed
+costs by 1000, so its objective is the original cost times 1e5). Consecutive
+vehicles with the same capacity, fixed and unit cost form one VehicleType
+("type 1 (cap 141)", ...) whose count is their number, in file order; a `.sol`
+file's `Route #k` is vehicle k of that order (load_vrplib_solution).
 
 Node ids are the file's node numbers (ints; the depot is node 1 in VRPLIB form,
 customer 0 in Solomon's text form). The depot is moved to index 0 if the file
 puts it elsewhere; clients keep their file order. `best_known` comes from a
 `.sol` file beside the instance (its `Cost` line) or from a `bks.csv`
-(name,n,bks) in the same folder.
+(name,n,bks) in the same folder. The heterogeneous-fleet sets state it in
+either unit: PyVRP's exact objective (original cost x 1e5) or the original
+cost. Rule (`_original_units`): the value v or v/1e5, whichever is nearer (by
+ratio) to the checker's cost of the `.sol` routes beside the instance; with no
+readable `.sol`, v/1e5 when v is a whole number of at least 1e6, else v.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 
@@ -29,6 +48,16 @@ from envs.instance import INF, Instance, VehicleType
 from envs.solution import Route, Solution
 
 _COST_LINE = re.compile(r"^\s*cost\s*:?\s*([-+0-9.eE]+)\s*$", re.IGNORECASE | re.MULTILINE)
+_ROUTE_LINE = re.compile(r"^\s*route\s*#?\s*(\d+)?\s*:", re.IGNORECASE | re.MULTILINE)
+
+PYVRP_COST_SCALE = 100.0  # PyVRP's dialect states fixed and unit costs x100
+PYVRP_EXACT_SCALE = 1e5  # PyVRP's objective with round_func="exact", per unit of original cost
+# Per-vehicle sections of PyVRP's dialect: data key, file name, divisor, value when absent.
+_VEHICLE_SECTIONS = (
+    ("capacity", "CAPACITY", 1.0, None),
+    ("vehicles_fixed_cost", "VEHICLES_FIXED_COST", PYVRP_COST_SCALE, 0.0),
+    ("vehicles_unit_distance_cost", "VEHICLES_UNIT_DISTANCE_COST", PYVRP_COST_SCALE, PYVRP_COST_SCALE),
+)
 
 
 def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
@@ -62,26 +91,54 @@ def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
         why = "a section has rows of different lengths" if "inhomogeneous" in str(err) else _first_line(err)
         raise InstanceError(f"{label}: malformed {fmt} data: {why}") from None
     inst.best_known = find_best_known(path, inst.name)
+    if _per_vehicle(data):
+        inst.best_known = _original_units(inst, path, inst.best_known)
     return inst
 
 
 def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bks") -> Solution:
-    """Read a VRPLIB `.sol` file (routes of clients numbered 1..n in file order, depot left out)."""
+    """Read a VRPLIB `.sol` file (routes of clients numbered 1..n in file order, depot left out).
+
+    With several vehicle types, `Route #k` is the k-th vehicle (1-based) in fleet
+    order, as PyVRP's dialect numbers them (see the module doc); empty routes are dropped.
+    """
     path = Path(path)
     try:
         sol = vrplib.read_solution(path)
+        labels = _ROUTE_LINE.findall(path.read_text(encoding="utf-8", errors="replace"))
     except FileNotFoundError:
         raise InstanceError(f"file not found: {path}") from None
     except Exception as err:
         raise InstanceError(f"{path.name}: cannot parse VRPLIB solution: {_first_line(err)}") from None
+    numbers = (
+        [int(k) if k else r + 1 for r, k in enumerate(labels)]
+        if len(labels) == len(sol["routes"])
+        else list(range(1, len(sol["routes"]) + 1))
+    )
+    fleet = instance.fleet
+    ends = None
+    if len(fleet) > 1:
+        if any(v.count is None for v in fleet):
+            raise InstanceError(
+                f"{path.name}: routes name vehicles, but {instance.name} has a vehicle type without a count"
+            )
+        ends = np.cumsum([int(v.count) for v in fleet])
     routes = []
-    for r, visits in enumerate(sol["routes"]):
+    for number, visits in zip(numbers, sol["routes"]):
         bad = [c for c in visits if not 1 <= int(c) <= instance.num_clients]
         if bad:
             raise InstanceError(
-                f"{path.name}: route {r + 1} visits client {bad[0]}, but {instance.name} has {instance.num_clients}"
+                f"{path.name}: route {number} visits client {bad[0]}, but {instance.name} has {instance.num_clients}"
             )
-        routes.append(Route([int(c) for c in visits]))
+        vehicle_type = 0
+        if ends is not None:
+            if not 1 <= number <= ends[-1]:
+                raise InstanceError(
+                    f"{path.name}: route #{number} names vehicle {number}, but {instance.name} has {ends[-1]} vehicles"
+                )
+            vehicle_type = int(np.searchsorted(ends, number - 1, side="right"))
+        if visits:
+            routes.append(Route([int(c) for c in visits], vehicle_type))
     meta = {"cost": sol["cost"]} if "cost" in sol else {}
     return Solution(routes=routes, solver=solver, meta=meta)
 
@@ -110,18 +167,96 @@ def find_best_known(path: str | Path, name: str | None = None) -> float | None:
     return None
 
 
+def _original_units(instance: Instance, path: Path, value: float | None) -> float | None:
+    """A heterogeneous-fleet best-known cost in original units (see the module doc for the rule)."""
+    if value is None or not value > 0:
+        return value
+    sol = path.with_suffix(".sol")
+    reference = None
+    if sol.is_file():
+        from envs.checker import check
+
+        try:
+            report = check(instance, load_vrplib_solution(instance, sol))
+            reference = report.cost if report.feasible and report.cost > 0 else None
+        except InstanceError:
+            reference = None
+    if reference is None:
+        return value / PYVRP_EXACT_SCALE if value >= 1e6 and value == round(value) else value
+    return min((value, value / PYVRP_EXACT_SCALE), key=lambda v: abs(math.log(v / reference)))
+
+
+def _per_vehicle(data: dict) -> bool:
+    """Whether the file describes its fleet per vehicle (PyVRP's dialect)."""
+    return np.ndim(data.get("capacity", 0)) != 0 or any(str(k).startswith("vehicles_") for k in data)
+
+
+def _pyvrp_fleet(data: dict, name: str) -> list[VehicleType]:
+    """Vehicle types from PyVRP's per-vehicle sections: runs of identical rows, in file order."""
+    unknown = sorted(k for k in data if str(k).startswith("vehicles_") and k not in {s[0] for s in _VEHICLE_SECTIONS})
+    if unknown:
+        raise InstanceError(
+            f"{name}: unsupported per-vehicle data {unknown[0].upper()}"
+            " (supported: CAPACITY, VEHICLES_FIXED_COST, VEHICLES_UNIT_DISTANCE_COST)"
+        )
+    if "capacity" not in data:
+        raise InstanceError(f"{name}: no CAPACITY given")
+    size = np.size(data["capacity"])
+    count = int(data["vehicles"]) if "vehicles" in data else size
+    if count < 1:
+        raise InstanceError(f"{name}: VEHICLES is {count}; it must be at least 1")
+    columns = []
+    for key, label, divisor, default in _VEHICLE_SECTIONS:
+        raw = data.get(key, default)
+        try:
+            arr = np.asarray(raw, dtype=np.float64)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is None or arr.ndim > 1:
+            raise InstanceError(f"{name}: {label}_SECTION has a malformed row (expected: vehicle number, one number)")
+        if arr.ndim == 0:
+            arr = np.full(count, float(arr))
+        if arr.size != count:
+            raise InstanceError(f"{name}: {label}_SECTION has {arr.size} rows for {count} vehicles (VEHICLES)")
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+        if bad.size:
+            raise InstanceError(
+                f"{name}: {label} of vehicle {bad[0] + 1} is {arr[bad[0]]:g}; it must be finite and non-negative"
+            )
+        columns.append(arr / divisor)
+    rows = np.stack(columns, axis=1)
+    fleet: list[VehicleType] = []
+    start = 0
+    for v in range(1, count + 1):
+        if v == count or not np.array_equal(rows[v], rows[start]):
+            capacity, fixed, unit = rows[start]
+            fleet.append(
+                VehicleType(
+                    capacity=float(capacity),
+                    count=v - start,
+                    fixed_cost=float(fixed),
+                    unit_cost=float(unit),
+                    name=f"type {len(fleet) + 1} (cap {capacity:g})",
+                )
+            )
+            start = v
+    return fleet
+
+
 def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> Instance:
     name = str(data.get("name") or path.stem)
     coords = data.get("node_coord")
     ewt = str(data.get("edge_weight_type", "EUC_2D" if fmt == "solomon" else "")).upper()
     windows = data.get("time_window")
+    per_vehicle = _per_vehicle(data)
 
     if "edge_weight" in data and ewt in ("EXPLICIT", ""):
         distance = np.asarray(data["edge_weight"], dtype=np.float64)
     elif ewt == "EUC_2D":
         if coords is None:
             raise InstanceError(f"{name}: EUC_2D needs a NODE_COORD_SECTION")
-        distance = euclidean(coords, rounding or ("dimacs" if windows is not None else "round"))
+        default = "exact" if per_vehicle else "dimacs" if windows is not None else "round"
+        distance = euclidean(coords, rounding or default)
     else:
         raise InstanceError(f"{name}: unsupported EDGE_WEIGHT_TYPE {ewt or 'missing'!r} (supported: EUC_2D, EXPLICIT)")
     n1 = distance.shape[0]
@@ -145,28 +280,26 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
             arr[depot] = default
         return arr[order] if arr.shape[:1] == (n1,) else arr
 
-    if "capacity" not in data:
-        raise InstanceError(f"{name}: no CAPACITY given")
-    capacity = np.asarray(data["capacity"], dtype=np.float64)
-    if capacity.ndim != 0:
-        raise InstanceError(f"{name}: per-vehicle capacities are not supported in this reader")
     demand = vector("demand")
     if demand is None:
         raise InstanceError(f"{name}: no DEMAND_SECTION")
-    count = data.get("vehicles")
     max_distance = data.get("distance")
     max_duration = data.get("max_duration", data.get("duration"))
-    vehicle = VehicleType(
-        capacity=float(capacity),
-        count=None if count is None else int(count),
-        max_distance=INF if max_distance is None else float(max_distance),
-        max_duration=INF if max_duration is None else float(max_duration),
-    )
+    if per_vehicle:
+        fleet = _pyvrp_fleet(data, name)
+    else:
+        if "capacity" not in data:
+            raise InstanceError(f"{name}: no CAPACITY given")
+        count = data.get("vehicles")
+        fleet = [VehicleType(capacity=float(data["capacity"]), count=None if count is None else int(count))]
+    for vehicle in fleet:
+        vehicle.max_distance = INF if max_distance is None else float(max_distance)
+        vehicle.max_duration = INF if max_duration is None else float(max_duration)
     coords_arr = None if coords is None else np.asarray(coords, dtype=np.float64)[order]
     return Instance(
         distance=distance[np.ix_(order, order)],
         demand=demand,
-        fleet=[vehicle],
+        fleet=fleet,
         name=name,
         coords=coords_arr,
         backhaul=vector("backhaul"),

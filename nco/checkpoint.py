@@ -19,6 +19,8 @@ PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
 MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
 VARIANTS_CHECKPOINT = PACKAGE_DATA / "variants100.pt"  # reads time windows, backhauls, open routes, limits
+FLEET_CHECKPOINT = PACKAGE_DATA / "fleet100.pt"  # reads vehicle types, costs, counts and preferences
+ROBUST_CHECKPOINT = PACKAGE_DATA / "svrp50.pt"  # time windows, trained on sampled travel times to leave slack
 # Where a planar policy is transplanted into a matrix-aware one, the pointer starts with this weight on
 # the matrix distance from the current node (a nearest-neighbour prior). Measured on 32 held-out Monaco
 # CVRP100 (POMO, 100 starts): planar cvrp100 alone costs 15% more than nearest-neighbour multi-start on
@@ -28,11 +30,14 @@ TRANSPLANT_DIST_WEIGHT = 10.0
 
 def default_checkpoint(features: frozenset[str]) -> Path:
     """The shipped checkpoint for an instance: the multi-variant policy for time windows, backhauls, open routes
-    or route limits; else matrix-aware for asymmetric matrices; else planar (each when shipped)."""
-    from envs.tensors import VARIANT_FEATURES
+    or route limits; else the fleet policy for several vehicle types, costs or profiles; else matrix-aware for
+    asymmetric matrices; else planar (each when shipped). Any of them decodes under every mask."""
+    from envs.tensors import FLEET_FEATURES, VARIANT_FEATURES
 
     if features & VARIANT_FEATURES and VARIANTS_CHECKPOINT.exists():
         return VARIANTS_CHECKPOINT
+    if features & FLEET_FEATURES and FLEET_CHECKPOINT.exists():
+        return FLEET_CHECKPOINT
     if "asymmetric" in features and MATRIX_CHECKPOINT.exists():
         return MATRIX_CHECKPOINT
     return DEFAULT_CHECKPOINT

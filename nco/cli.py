@@ -68,7 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="greedy",
         help="nco: follow the policy greedily after each start, or sample from it",
     )
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed of the search and of the robust evaluation")
+    s.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="stochastic travel times: Monte Carlo samples of the robust evaluation (default 1000; 0 = none)",
+    )
+    s.add_argument(
+        "--plan-quantile",
+        default="0.9",
+        help="stochastic travel times: plan on this quantile of each arc's travel time at peak congestion, or"
+        " 'mean' for expected times (default 0.9: slack where traffic may bite)",
+    )
     s.add_argument("--output", help="solution JSON file (a folder when solving a folder)")
     s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
     s.add_argument("--workers", type=int, default=0, help="processes for a folder (default: one per core)")
@@ -100,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",
-        choices=("uniform", "xlike", "asymmetric", "road"),
+        choices=("uniform", "xlike", "asymmetric", "road", "fleet", "svrp"),
         default="uniform",
         help="training instances: uniform (Kool et al.), X-like (Uchoa et al.), asymmetric (uniform with detoured"
-        " one-way arcs) or road (drawn from a city dataset's training split, see --dataset)",
+        " one-way arcs), road (drawn from a city dataset's training split, see --dataset), fleet (heterogeneous,"
+        " profiled fleets: types, costs, counts, zones, preferences) or svrp (city days with stochastic travel"
+        " times: the reward charges the lateness of sampled days)",
     )
     t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
     t.add_argument("--variants", help="train on mixed batches of these variants (comma-separated, or 'all'):"
@@ -172,7 +186,21 @@ def options(args) -> SolveOptions:
         decode=args.decode,
         num_seeds=args.seeds,
         warm_start=args.warm_start,
+        plan_quantile=_quantile(args.plan_quantile),
+        samples=args.samples,
     )
+
+
+def _quantile(text: str) -> float | None:
+    if text == "mean":
+        return None
+    try:
+        q = float(text)
+    except ValueError:
+        q = float("nan")
+    if not 0 < q < 1:
+        raise NcoError(f"--plan-quantile must be 'mean' or a number between 0 and 1, got {text!r}")
+    return q
 
 
 def cmd_solve(args) -> int:
@@ -230,6 +258,15 @@ def summary(instance, solution, report, routes: bool = True) -> str:
     lines = [head]
     if solution.meta.get("note"):
         lines.append(f"  note: {solution.meta['note']}")
+    if solution.meta.get("planned_on"):
+        lines.append(f"  planned on {solution.meta['planned_on']}; cost and feasibility above on nominal times")
+    if solution.meta.get("robust"):
+        import numpy as np
+
+        from envs.robust import RobustReport
+
+        robust = solution.meta["robust"]
+        lines.append("  robust: " + RobustReport(**{**robust, "on_time": np.asarray(robust["on_time"])}).summary())
     if routes:
         ids = instance.ids
         for k, (route, st) in enumerate(zip([r for r in solution.routes if r.visits], report.routes)):

@@ -65,7 +65,8 @@ def solve(
             max_seconds=policy_s - (time.perf_counter() - started),
         )
         construct_s = time.perf_counter() - started
-        seeds = [Solution.from_giant_tour(tour, "nco") for tour in built.meta.get("pool", [])] or [built]
+        pool = zip(built.meta.get("pool", []), built.meta.get("pool_types", []))
+        seeds = [Solution.from_giant_tour(tour, "nco", types=types) for tour, types in pool] or [built]
         seeds = seeds[:num_seeds]
     except (UnsupportedFeatureError, neural_solver.FleetTooSmall) as e:  # the GA honours the instance unseeded
         policy_note = f"policy not used: {e}"

@@ -19,13 +19,13 @@ from envs.checker import unservable_clients
 from envs.errors import InstanceError, NcoError
 from envs.instance import Instance, require_features
 from envs.solution import Solution
-from envs.tensors import VARIANT_FEATURES, instance_tensors
+from envs.tensors import FLEET_FEATURES, VARIANT_FEATURES, instance_tensors
 from nco.checkpoint import default_checkpoint, load_checkpoint
 from nco.policy import AttentionPolicy, OutOfTime
 
 # Any policy decodes under the environment's masks, so its routes honour all of these; the shipped
 # checkpoint for an instance (default_checkpoint) is the one trained to read what the instance has.
-SUPPORTED = frozenset({"asymmetric", "fleet_limit"}) | VARIANT_FEATURES
+SUPPORTED = frozenset({"asymmetric", "fleet_limit"}) | VARIANT_FEATURES | FLEET_FEATURES
 
 
 class FleetTooSmall(NcoError):
@@ -78,7 +78,6 @@ def solve(
     if not even the probe finishes within it.
     """
     require_features(instance, SUPPORTED, "nco")
-    fleet = instance.fleet[0].count  # a limited single vehicle type (heterogeneous fleets are refused above)
     alone = unservable_clients(instance)
     if alone:  # routes are built one client at a time: a client no route can hold would stall them
         raise InstanceError(f"instance {instance.name}: {alone}")
@@ -88,12 +87,12 @@ def solve(
     data = instance_tensors(instance, need_coords=not policy.cfg.matrix)
     n = instance.num_clients
     starts = min(num_starts, n) if num_starts else None
-    runs = []  # actions (R, T) of each pass
+    runs = []  # the rollouts of each pass
     deadline = None if max_seconds is None else started + max_seconds
     with torch.inference_mode():
         if max_seconds is not None:  # raises OutOfTime if not even the probe fits
             probe = min(8, n)
-            runs.append(policy(data, num_starts=probe, decode=decode, deadline=deadline).actions[0])
+            runs.append(policy(data, num_starts=probe, decode=decode, deadline=deadline))
             per_rollout = (time.perf_counter() - started) / probe  # batching only makes larger passes cheaper
             # 0.7: a margin for what one probe cannot see (memory traffic of wide batches, a busy machine)
             budget = int(0.7 * (max_seconds - (time.perf_counter() - started)) / per_rollout)
@@ -102,19 +101,17 @@ def solve(
             try:
                 runs.append(
                     policy(data, num_starts=starts or None, num_augment=num_augment, decode=decode, deadline=deadline)
-                    .actions[0]
                 )  # fmt: skip
             except OutOfTime:  # the probe's rollouts are what fit
                 starts, num_augment = probe, 1
-    width = max(r.shape[-1] for r in runs)
-    tours = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in runs])  # depot-padded
-    costs = dyn.tour_cost(data["dist"], tours[None], data.get("open_route"))[0]
-    if fleet is not None:  # rollouts ignore the fleet size: keep those that fit in it
-        routes = ((tours != 0) & (torch.nn.functional.pad(tours[:, :-1], (1, 0)) == 0)).sum(-1)
-        if not (routes <= fleet).any():
-            raise FleetTooSmall(f"instance {instance.name}: no policy rollout fits in the fleet of {fleet} vehicles"
-                                f" (the fewest routes found: {int(routes.min())})")  # fmt: skip
-        costs = costs.masked_fill(routes > fleet, float("inf"))
+    width = max(r.actions.shape[-1] for r in runs)
+    tours = torch.cat([torch.nn.functional.pad(r.actions[0], (0, width - r.actions.shape[-1])) for r in runs])
+    costs, used, counts = _costs_and_fleet_use(instance, data, runs, tours)
+    fits = (used <= counts).all(-1)  # rollouts ignore vehicle counts: keep those that fit the fleet
+    if not fits.any():
+        raise FleetTooSmall(f"instance {instance.name}: no policy rollout fits in the fleet ({_fleet_text(instance)};"
+                            f" the fewest routes found: {int(used.sum(-1).min())})")  # fmt: skip
+    costs = costs.masked_fill(~fits, float("inf"))
     pool, seen = [], set()
     for r in torch.argsort(costs).tolist():
         if not torch.isfinite(costs[r]):
@@ -126,8 +123,9 @@ def solve(
         pool.append(tours[r].tolist())
         if len(pool) >= keep:
             break
+    types = [dyn.route_types(data, tour) for tour in pool]
     elapsed = time.perf_counter() - started
-    sol = Solution.from_giant_tour(pool[0], solver="nco", timings={"construct": elapsed})
+    sol = Solution.from_giant_tour(pool[0], solver="nco", types=types[0], timings={"construct": elapsed})
     sol.meta = {
         "checkpoint": str(checkpoint),
         "rollouts": int(tours.shape[0]),
@@ -138,7 +136,28 @@ def solve(
     }
     if keep > 1:
         sol.meta["pool"] = pool
+        sol.meta["pool_types"] = types
     return sol
+
+
+def _costs_and_fleet_use(
+    instance: Instance, data: dict, runs: list, tours: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per rollout (R rows of `tours`): its cost, the vehicles of each type it uses (R, K), and the counts (K,)."""
+    if dyn.has_fleet(data):
+        costs = torch.cat([r.cost[0] for r in runs])
+        used = torch.cat([r.routes_per_type[0] for r in runs])
+        return costs, used, data["veh_count"][0].to(used.dtype)
+    costs = dyn.tour_cost(data["dist"], tours[None], data.get("open_route"))[0]
+    used = ((tours != 0) & (torch.nn.functional.pad(tours[:, :-1], (1, 0)) == 0)).sum(-1, keepdim=True)
+    count = instance.fleet[0].count
+    return costs, used.to(costs.dtype), torch.tensor([float("inf") if count is None else count], dtype=costs.dtype)
+
+
+def _fleet_text(instance: Instance) -> str:
+    parts = [f"{'unlimited' if v.count is None else v.count} x {v.name or f'type {k}'}"
+             for k, v in enumerate(instance.fleet)]  # fmt: skip
+    return ", ".join(parts)
 
 
 def _fit(rollouts: int, starts: int, augment: int) -> tuple[int, int]:

@@ -6,6 +6,11 @@ node, remaining capacity) over the node embeddings. Decoding runs S rollouts
 per instance at once (POMO multi-start), greedy or sampled, stepping through
 envs.cvrp_dynamics so the same rules govern training and inference.
 
+Fleets (CAMP): with the "fleet" group the context also holds the current
+vehicle type (capacity, fixed and unit cost, vehicles left) and the type a
+depot move would switch to, and the pointer adds a learned multiple of the
+current type's preference for each client to its logits; zones are masks.
+
 Variants (RouteFinder): a policy reads the attribute groups in
 `PolicyConfig.attributes` as extra client features (pickups, time windows),
 global features added to the depot's embedding and to the decoder's context
@@ -31,7 +36,7 @@ from envs import cvrp_dynamics as dyn
 from envs.tensors import MEAN_UNIT_DISTANCE  # training data have mean matrix entries of this size
 
 # Attribute groups a policy can read (Instance.features() names; service times go with time windows).
-ATTRIBUTE_GROUPS = ("time_windows", "backhauls", "open_routes", "duration_limits", "distance_limits")
+ATTRIBUTE_GROUPS = ("time_windows", "backhauls", "open_routes", "duration_limits", "distance_limits", "fleet")
 
 
 @dataclass
@@ -79,6 +84,9 @@ def input_columns(cfg: PolicyConfig) -> dict[str, list[str]]:
     if "distance_limits" in a:
         glob += ["max_distance"]
         ctx += ["distance_left"]
+    if "fleet" in a:  # the current vehicle type and the one the depot would switch to
+        ctx += ["veh_capacity", "veh_fixed", "veh_unit", "veh_left", "next_capacity", "next_fixed", "next_unit",
+                "demand_left"]  # fmt: skip
     return {
         "embed_client": client,
         "embed_global": glob,
@@ -153,6 +161,8 @@ class OutOfTime(Exception):
 class Rollout:
     actions: torch.Tensor  # (B, S, T) node indices
     log_likelihood: torch.Tensor  # (B, S) sum of log-probabilities of the actions
+    cost: torch.Tensor | None = None  # (B, S) the fleet objective, with a fleet (else read tours by dyn.cost)
+    routes_per_type: torch.Tensor | None = None  # (B, S, K) vehicles of each type used, with a fleet
 
 
 class AttentionPolicy(nn.Module):
@@ -175,6 +185,8 @@ class AttentionPolicy(nn.Module):
         self.project_graph = nn.Linear(d, d, bias=False)
         self.project_step = nn.Linear(len(cols["project_step"]), d, bias=False)
         self.project_out = nn.Linear(d, d, bias=False)
+        if "fleet" in cfg.attributes:
+            self.pref_weight = nn.Parameter(torch.tensor(1.0))
 
     def matrix_parameters(self) -> list[nn.Parameter]:
         """The parameters that read the matrices (empty for a planar policy); training may give them their own rate."""
@@ -244,13 +256,14 @@ class AttentionPolicy(nn.Module):
         b, n1, _ = data["locs"].shape
         mats = self.matrix_inputs(data) if self.cfg.matrix else None
         keys = ["demand", *(dyn.ATTRIBUTES if dyn.has_attributes(data) else ())]
-        data = {"locs": data["locs"], **{k: data[k] for k in keys}}
+        keys += [*dyn.FLEET, "dist", "duration"] if dyn.has_fleet(data) else []
+        data = {"locs": data["locs"], **{k: data[k] for k in dict.fromkeys(keys)}}
         if num_augment > 1:  # the planar views change; the matrices and attributes do not
             data = {k: v.repeat(num_augment, *[1] * (v.dim() - 1)) for k, v in data.items()}
             data["locs"] = augment(data["locs"][:b], num_augment)
             mats = tuple(m.repeat(num_augment, 1, 1) for m in mats) if mats else None
         # the time and length units, once per pass (not per step): means over whole matrices
-        units = _units(data) if self.cfg.attributes and dyn.has_attributes(data) else None
+        units = _units(data) if self.cfg.attributes and (dyn.has_attributes(data) or dyn.has_fleet(data)) else None
         glob = _global_attributes(data, self.columns["embed_global"], units) if self.columns["embed_global"] else None
         h = self.encode(data, mats, glob, units)
         bb = h.shape[0]
@@ -265,9 +278,11 @@ class AttentionPolicy(nn.Module):
         actions, logp = [], torch.zeros(bb, s, device=h.device)
         if num_starts:
             first = (torch.arange(s, device=h.device) % (n1 - 1) + 1).expand(bb, s)
-            state = dyn.step(state, first)
+            state = dyn.step(dyn.choose_start_type(state, first), first)
             actions.append(first)
-        limit = max_steps or 4 * n1 + 4
+        # every route may start with up to 2K vehicle-type switches (K-1 chosen, then a full turn when stuck)
+        switches = 2 * data["veh_cap"].shape[1] * n1 if dyn.has_fleet(data) else 0
+        limit = max_steps or 4 * n1 + 4 + switches
         for _ in range(limit):
             if dyn.done(state).all():
                 break
@@ -284,6 +299,9 @@ class AttentionPolicy(nn.Module):
             if mats is not None:  # nearer (by the matrix, from where we are) is likelier
                 rows = mats[0].gather(1, state["current"].unsqueeze(-1).expand(-1, -1, n1))
                 logits = logits - self.dist_weight * rows
+            if units is not None and "fleet" in self.cfg.attributes and dyn.has_fleet(state):
+                pref = state["veh_pref"].gather(1, state["vtype"].unsqueeze(-1).expand(-1, -1, n1))
+                logits = logits + self.pref_weight * (pref / units[1].unsqueeze(-1)).float()
             logits = logits.masked_fill(~mask, float("-inf"))
             log_p = torch.log_softmax(logits, dim=-1)
             if decode == "greedy":
@@ -298,18 +316,23 @@ class AttentionPolicy(nn.Module):
         else:
             raise RuntimeError(f"decoding did not finish within {limit} steps")
         acts = torch.stack(actions, dim=-1)
-        if num_augment > 1:  # (A*B, S, T) -> (B, A*S, T)
+        fleet = (state["cost"], state["vused"]) if dyn.has_fleet(state) else (None, None)
+        if num_augment > 1:  # (A*B, S, ...) -> (B, A*S, ...)
             acts = acts.view(num_augment, b, s, -1).transpose(0, 1).reshape(b, num_augment * s, -1)
             logp = logp.view(num_augment, b, s).transpose(0, 1).reshape(b, num_augment * s)
-        return Rollout(acts, logp)
+            fleet = tuple(None if x is None else x.reshape(num_augment, b, s, *x.shape[2:]).transpose(0, 1)
+                          .reshape(b, num_augment * s, *x.shape[2:]) for x in fleet)  # fmt: skip
+        return Rollout(acts, logp, *fleet)
 
     def _context(self, state: dict, data: dict, glob: torch.Tensor | None, units: tuple | None) -> torch.Tensor:
         """(B, S, C): the route state the decoder reads beside the current node's embedding."""
         names = self.columns["project_step"][self.cfg.embed_dim :]
-        free = 1.0 - state["used"].float()
+        free = (dyn.capacity(state) - state["used"]).float()
         if not self.cfg.attributes:
             return free.unsqueeze(-1)
         feats = _route_attributes(state, data, units)
+        if "fleet" in self.cfg.attributes:
+            feats.update(_fleet_attributes(state, units))
         feats["free_capacity"] = free
         if glob is not None:
             feats.update({c: glob[:, i, None].expand_as(free) for i, c in enumerate(self.columns["embed_global"])})
@@ -383,6 +406,30 @@ def _route_attributes(state: dict, data: dict, units: tuple | None) -> dict[str,
         "time": (state["time"] / t).float(),
         "duration_left": _finite((limit_t - elapsed) / t).float(),
         "distance_left": _finite((limit_d - state["route_dist"]) / d).float(),
+    }
+
+
+def _fleet_attributes(state: dict, units: tuple | None) -> dict[str, torch.Tensor]:
+    """(B, S) features of the current vehicle type and the next (costs in length units, counts capped at 10)."""
+    zero = torch.zeros_like(state["used"], dtype=torch.float32)
+    names = ("veh_capacity", "veh_fixed", "veh_unit", "veh_left", "next_capacity", "next_fixed", "next_unit",
+             "demand_left")  # fmt: skip
+    if not dyn.has_fleet(state):
+        return dict.fromkeys(names, zero)
+    _, d = units
+    vtype = state["vtype"]
+    nxt = dyn.next_type(state, vtype, with_vehicles_left=True)
+    left = (state["veh_count"].unsqueeze(1) - state["vused"]).gather(2, vtype.unsqueeze(-1)).squeeze(-1)
+    undelivered = (state["demand"].unsqueeze(1) * ~state["visited"]).sum(-1)
+    return {
+        "veh_capacity": dyn.capacity(state).float(),
+        "veh_fixed": (state["veh_fixed"].gather(1, vtype) / d).float(),
+        "veh_unit": state["veh_unit"].gather(1, vtype).float(),
+        "veh_left": left.clamp_max(10).float() / 10,
+        "next_capacity": state["veh_cap"].gather(1, nxt).float(),
+        "next_fixed": (state["veh_fixed"].gather(1, nxt) / d).float(),
+        "next_unit": state["veh_unit"].gather(1, nxt).float(),
+        "demand_left": undelivered.float(),
     }
 
 

@@ -18,7 +18,8 @@ from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
 from envs.errors import NcoError
-from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
+from envs.profiles import MIXES
+from envs.rl_env import DEFAULT_ROAD_DATASET, FLEET_DISTRIBUTIONS, GENERATORS, CVRPEnv, VariantGenerator
 from envs.variants import parse_variants
 from nco.checkpoint import load_checkpoint, save_checkpoint, transplant
 from nco.policy import AttentionPolicy, PolicyConfig
@@ -54,7 +55,8 @@ class POMO(RL4COLitModule):
         starts = self.num_starts or n
         train = phase == "train"
         out = self.policy(batch, num_starts=starts, decode="sampling" if train else "greedy")
-        reward = self.env.get_reward(batch, out.actions)  # (B, S)
+        # with a fleet the decoding state already holds each rollout's cost: no replay needed
+        reward = -out.cost if out.cost is not None else self.env.get_reward(batch, out.actions)  # (B, S)
         metrics = {"reward": reward.max(-1).values.mean(), "cost": -reward.max(-1).values.mean()}
         if train:
             advantage = reward - reward.mean(-1, keepdim=True)
@@ -116,7 +118,7 @@ class ExportPolicy(Callback):
 @dataclass
 class TrainConfig:
     num_clients: int = 100
-    distribution: str = "uniform"  # uniform | xlike | asymmetric | road
+    distribution: str = "uniform"  # uniform | xlike | asymmetric | road | fleet | svrp (stochastic city days)
     dataset: str | None = None  # city dataset (.npz) for the road distribution
     epochs: int = 10
     batch_size: int = 64
@@ -142,9 +144,12 @@ class TrainConfig:
     max_time: str | None = None  # "DD:HH:MM:SS" wall-clock cap
 
 
-def policy_for(base: PolicyConfig, variants: list | None, moe_experts: int = 0, moe_top_k: int = 2) -> PolicyConfig:
-    """`base` reading (at least) the attributes of `variants`, with a mixture-of-experts encoder if asked."""
-    attrs = set(base.attributes).union(*(v.attributes for v in variants or []))
+def policy_for(
+    base: PolicyConfig, variants: list | None, moe_experts: int = 0, moe_top_k: int = 2, fleet: bool = False
+) -> PolicyConfig:
+    """`base` reading (at least) the attributes of `variants` (and the fleet's, with `fleet`), with a
+    mixture-of-experts encoder if asked."""
+    attrs = set(base.attributes).union(*(v.attributes for v in variants or [])) | ({"fleet"} if fleet else set())
     changes: dict = {"attributes": tuple(attrs)}
     if moe_experts:
         changes.update(moe_experts=moe_experts, moe_top_k=moe_top_k)
@@ -158,15 +163,20 @@ def train(cfg: TrainConfig) -> dict:
     variants = parse_variants(cfg.variants) if cfg.variants else None
     if variants and cfg.distribution != "uniform":
         raise NcoError("--variants draws its own instances (uniform positions); leave --distribution at uniform")
+    fleet = cfg.distribution in FLEET_DISTRIBUTIONS
+    if cfg.distribution == "svrp":  # city days with time windows: the policy must read them
+        variants = parse_variants("VRPTW")
     if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
         policy, _ = load_checkpoint(cfg.init_from)
-        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k)
+        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k, fleet)
         if target != policy.cfg:  # new attribute columns start at zero (efficient adapter layers)
             policy = transplant(policy, AttentionPolicy(target))
         policy.train()
     else:
-        policy = AttentionPolicy(policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k))
-    if variants:
+        policy = AttentionPolicy(
+            policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, fleet)
+        )
+    if variants and cfg.distribution != "svrp":
         env = CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
     else:
         extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
@@ -176,7 +186,7 @@ def train(cfg: TrainConfig) -> dict:
         policy,
         num_starts=cfg.num_starts,
         matrix_lr=cfg.matrix_lr,
-        num_variants=len(variants or [None]),
+        num_variants=len(MIXES) if fleet else len(variants or [None]),
         aux_weight=cfg.aux_weight,
         batch_size=cfg.batch_size,
         val_batch_size=min(cfg.val_size, 64),
@@ -186,12 +196,19 @@ def train(cfg: TrainConfig) -> dict:
         optimizer_kwargs={"lr": cfg.lr, "weight_decay": 1e-6},
     )
     features = ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else []
+    if fleet:
+        features = ["fixed_costs", "fleet_limit", "heterogeneous_fleet", "profiles"]
     if variants:
         features = sorted(set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
             v.time_windows for v in variants) else set()))  # fmt: skip
+    stochastic = cfg.distribution == "svrp"
+    if stochastic:
+        features = ["service_times", "stochastic", "time_windows"]
     meta = {
-        "variant": ",".join(v.name for v in variants) if variants else "CVRP",
-        "variants": [v.name for v in variants] if variants else ["CVRP"],
+        "variant": "SVRP" if stochastic else ",".join(v.name for v in variants) if variants else "HFVRP" if fleet
+        else "CVRP",
+        "variants": ["SVRP"] if stochastic else [v.name for v in variants] if variants else ["HFVRP"] if fleet
+        else ["CVRP"],
         "features": features,
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
         | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),

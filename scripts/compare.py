@@ -12,10 +12,19 @@
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
     # the 56 Solomon VRPTW instances shipped in data/solomon, gap to best known (distance, DIMACS)
     python scripts/compare.py solomon --solvers nco-greedy,nco,pyvrp@10
+    # the heterogeneous-fleet X instances shipped in data/hfvrp, gap to best known, rows per fleet type
+    python scripts/compare.py hfvrp --solvers nco-greedy,nco,nco-hybrid@5,ortools@5,pyvrp@5
+    # generated profiled fleets (random, sector and cluster zones; preferences), gap to PyVRP 10 CPU-s
+    python scripts/compare.py profiled --count 8 --size 100
+    # the robust benchmark: SVRPBench-like cities with stochastic travel times, 50/100/200 clients; every
+    # solver plans on expected travel times (or SPEC~Q: the Q quantile at peak congestion) and every solution
+    # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.robust)
+    python scripts/compare.py robust --count 8 --sizes 50,100,200 --solvers nco-hybrid@5~0.9,ortools@5,pyvrp@5
 
-A solver spec is NAME[:CHECKPOINT][@SECONDS] with NAME one of nco-greedy, nco
-(policy, multi-start + augmentation), nco-hybrid, ortools, pyvrp; SECONDS
-defaults to --time-limit. Without a CHECKPOINT nco picks the shipped one for the
+A solver spec is NAME[:CHECKPOINT][@SECONDS][~QUANTILE] with NAME one of
+nco-greedy, nco (policy, multi-start + augmentation), nco-hybrid, ortools,
+pyvrp; SECONDS defaults to --time-limit; QUANTILE (stochastic instances) plans
+on that quantile of travel times instead of their expectation. Without a CHECKPOINT nco picks the shipped one for the
 instance (the matrix-aware road100_matrix for asymmetric matrices), as `nco solve` does.
 
 Every solution is validated by the checker; costs are the checker's. A solver
@@ -47,6 +56,7 @@ from envs.instance import Instance  # noqa: E402
 from nco.solve import SolveOptions, solve_and_check  # noqa: E402
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
+ROBUST_COLUMNS = ("expected_cost", "cost_std", "tw_feasibility", "routes_on_time", "expected_lateness")
 
 
 def _init_worker() -> None:
@@ -58,6 +68,9 @@ def _init_worker() -> None:
 def group_of(instance: Instance) -> str:
     """The table row an instance belongs to: its variant (generated sets), its Solomon class, else 'all'."""
     name = instance.name
+    m = re.match(r"^X\d+-(\w+)$", name)
+    if m:  # heterogeneous-fleet X: the fleet type (HVRP, HD, FSMF, FSMD, FSMFD)
+        return m.group(1)
     if "-n" in name:
         return name.split("-")[0].upper() if not name.startswith(("uniform", "xlike")) else "all"
     m = re.match(r"^(RC|R|C)([12])\d\d$", name.upper())
@@ -70,18 +83,32 @@ def _run(instance: Instance, opts: SolveOptions) -> dict:
         solution, report = solve_and_check(instance, opts)  # timed after the solver's imports
     except NcoError as e:  # not a number: the table says why
         status = "cannot model" if isinstance(e, UnsupportedFeatureError) else "failed"
-        return row | {"solver": label(opts), "cost": float("nan"), "feasible": False, "seconds": float("nan"),
+        return row | {"solver": label(opts, _policy_of(instance, opts, None)), "cost": float("nan"), "feasible": False,
+                      "seconds": float("nan"),
                       "status": f"{status}: {e}"}  # fmt: skip
     elapsed = solution.timings["total"]
     if not report.feasible:
         print(f"warning: {opts.solver} infeasible on {instance.name}: {report.violations[0]}", file=sys.stderr)
+    robust = solution.meta.get("robust")
     return row | {
-        "solver": label(opts, solution.meta.get("checkpoint")),
+        "solver": label(opts, _policy_of(instance, opts, solution)),
         "cost": report.cost,
         "feasible": report.feasible,
         "seconds": elapsed,
         "status": "ok" if report.feasible else f"infeasible: {report.violations[0]}",
-    }
+    } | ({k: robust[k] for k in ROBUST_COLUMNS} if robust else {})
+
+
+def _policy_of(instance: Instance, opts: SolveOptions, solution) -> str | None:
+    """The policy a row names: the one that ran, or the one nco picks for the instance where the hybrid's GA
+    ran unseeded (a short budget on a busy machine), so that one solver stays one row."""
+    if opts.solver != "nco":
+        return None
+    from nco.checkpoint import ROBUST_CHECKPOINT, default_checkpoint
+
+    ran = solution.meta.get("checkpoint") if solution is not None else None
+    picked = ROBUST_CHECKPOINT if instance.travel_model is not None else default_checkpoint(instance.features())
+    return ran or opts.checkpoint or str(picked)
 
 
 def label(opts: SolveOptions, checkpoint: str | None = None) -> str:
@@ -90,11 +117,12 @@ def label(opts: SolveOptions, checkpoint: str | None = None) -> str:
     path = Path(checkpoint) if checkpoint else None
     name = path.parent.name if path and path.stem in ("best", "last") else path.stem if path else ""
     ckpt = f", {name}" if name and opts.solver == "nco" else ""
+    ckpt += f", q {opts.plan_quantile:g}" if opts.plan_quantile is not None else ""
     if opts.solver == "nco" and opts.time_limit > 0:
         return f"nco hybrid ({opts.time_limit:g} s{ckpt})"
     if opts.solver == "nco":
         return f"nco policy (starts {opts.num_starts or 1}, aug {opts.num_augment}{ckpt})"
-    return f"{opts.solver} ({opts.time_limit:g} s)"
+    return f"{opts.solver} ({opts.time_limit:g} s{ckpt})"
 
 
 def run_all(instances: list[Instance], configs: list[SolveOptions], workers: int) -> list[dict]:
@@ -242,25 +270,55 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
 
 
 def solver_spec(spec: str, args) -> SolveOptions:
-    """NAME[:CHECKPOINT][@SECONDS] -> SolveOptions."""
+    """NAME[:CHECKPOINT][@SECONDS][~QUANTILE] -> SolveOptions."""
+    spec, _, quantile = spec.partition("~")
     spec, _, seconds = spec.partition("@")
     name, _, checkpoint = spec.partition(":")
     budget = float(seconds) if seconds else args.time_limit
     checkpoint = checkpoint or args.checkpoint
+    robust = {"plan_quantile": float(quantile) if quantile else None,
+              "samples": args.samples if args.set == "robust" else None, "seed": args.sample_seed}  # fmt: skip
     if name == "nco-greedy":
-        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=None, num_augment=1)
+        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=None, num_augment=1, **robust)
     if name == "nco":
-        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=args.starts)
+        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=args.starts, **robust)
     if name == "nco-hybrid":
-        return SolveOptions("nco", budget, checkpoint=checkpoint)
+        return SolveOptions("nco", budget, checkpoint=checkpoint, **robust)
     if name in ("ortools", "pyvrp"):
-        return SolveOptions(name, budget)
+        return SolveOptions(name, budget, **robust)
     raise SystemExit(f"unknown solver spec {spec!r}")
+
+
+def robust_table(rows: list[dict]) -> str:
+    """Per size and solver: Monte Carlo means (expected cost, its spread, time-window feasibility, routes fully
+    on time, lateness), the expected cost relative to OR-Tools' on the same instances, and the solve time."""
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    ortools = {r["instance"]: r["expected_cost"] for r in rows if r["solver"].startswith("ortools") and
+               r["status"] == "ok"}  # fmt: skip
+    lines = ["| clients | solver | instances | expected cost | cost std | vs OR-Tools | TW feasibility | routes on time"
+             " | lateness | nominally feasible | time (s) |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in [*sorted({r["n"] for r in rows}), "all"]:
+        for s in solvers:
+            sel = [r for r in rows if r["solver"] == s and (n == "all" or r["n"] == n) and "expected_cost" in r]
+            if not sel:
+                continue
+            rel = [r["expected_cost"] / ortools[r["instance"]] for r in sel if r["instance"] in ortools]
+            mean = {k: np.mean([r[k] for r in sel]) for k in (*ROBUST_COLUMNS, "seconds")}
+            lines.append(
+                f"| {n} | {s} | {len(sel)} | {mean['expected_cost']:.1f} | {mean['cost_std']:.1f}"
+                f" | {(np.mean(rel) - 1) * 100:+.2f}% | {mean['tw_feasibility']:.4f} | {mean['routes_on_time']:.4f}"
+                f" | {mean['expected_lateness']:.1f} | {sum(r['feasible'] for r in sel)}/{len(sel)}"
+                f" | {mean['seconds']:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("set", choices=("uniform", "x", "road", "variants", "solomon"))
+    ap.add_argument("set", choices=("uniform", "x", "road", "variants", "solomon", "hfvrp", "profiled", "robust"))
+    ap.add_argument("--sizes", default="50,100,200", help="robust set: client counts")
+    ap.add_argument("--samples", type=int, default=1000, help="robust set: Monte Carlo samples per solution")
+    ap.add_argument("--sample-seed", type=int, default=0, help="robust set: seed of the Monte Carlo evaluation")
     ap.add_argument("--variants", default="CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL",
                     help="variants set: envs.variants names, comma-separated (or all)")
     ap.add_argument("--keep-fleet", action="store_true", help="solomon: keep the VEHICLES limit (default: unlimited)")
@@ -300,6 +358,28 @@ def main() -> None:
         variants = parse_variants(args.variants)
         instances = [i for k, v in enumerate(variants) for i in variant_instances(v, args.size, args.count, args.seed + k)]
         title = f"{args.count} generated instances of each of {len(variants)} variants, {args.size} clients (seed {args.seed})"
+    elif args.set == "hfvrp":
+        from envs.loaders import load_instance
+
+        files = sorted(Path("data/hfvrp").glob("*.vrp"))
+        instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)
+        title = f"{len(instances)} heterogeneous-fleet X instances (data/hfvrp)"
+    elif args.set == "profiled":
+        from envs.profiles import ZONES, profiled_instances
+
+        instances = []
+        for k, zone in enumerate(ZONES):
+            for i, inst in enumerate(profiled_instances(args.size, args.count, args.seed + k, zones=zone)):
+                inst.name = f"{zone}-n{args.size}-{i}"
+                instances.append(inst)
+        title = f"{args.count} generated profiled fleets per zone kind, {args.size} clients (seed {args.seed})"
+    elif args.set == "robust":
+        from envs.svrp_instances import svrp_instances
+
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        instances = svrp_instances(sizes, args.count, args.seed)
+        title = (f"{args.count} SVRPBench-like cities per size {sizes} (seed {args.seed}); Monte Carlo:"
+                 f" {args.samples} samples, seed {args.sample_seed}")  # fmt: skip
     elif args.set == "solomon":
         from envs.loaders import load_instance
 
@@ -318,6 +398,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     configs = [solver_spec(spec, args) for spec in args.solvers.split(",")]
+    if args.set == "robust":  # no reference: the solvers are compared with each other under the evaluator
+        if not any(c.solver == "ortools" for c in configs):
+            raise SystemExit("the robust set compares expected costs with OR-Tools': include an ortools spec")
+        rows = run_all(instances, configs, args.workers)
+        write_csv(out / "results.csv", rows)
+        header = f"{title}; {platform.processor() or platform.machine()}, {args.workers} workers (one core each)"
+        md = robust_table(rows)
+        (out / "table.md").write_text(header + "\n\n" + md + "\n")
+        print(header + "\n\n" + md + f"\n\nwritten: {out}/results.csv, table.md")
+        return
     ref = reference_costs(instances, args.reference_time, out, args.workers)
     if args.reference_only:
         print(f"reference cached in {out / 'reference.csv'} for {len(ref)} instances")
@@ -325,11 +415,11 @@ def main() -> None:
     rows = run_all(instances, configs, args.workers)
     write_csv(out / "results.csv", rows)
     md = table(rows, ref, buckets=args.set == "x")
-    if args.set in ("variants", "solomon"):
+    if args.set in ("variants", "solomon", "hfvrp", "profiled"):
         names = {i.name: "best known" if i.best_known else reference_key(i, args.reference_time) for i in instances}
         md = variant_table(rows, ref, names) + "\n\n" + md
-    ref_name = "best known" if args.set in ("x", "solomon") else f"PyVRP {args.reference_time:g} CPU-s"
-    if args.set == "variants":
+    ref_name = "best known" if args.set in ("x", "solomon", "hfvrp") else f"PyVRP {args.reference_time:g} CPU-s"
+    if args.set in ("variants", "profiled"):
         ref_name += " (OR-Tools where PyVRP cannot model the variant)"
     header = (
         f"{title}; gap to {ref_name}; {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"

@@ -5,6 +5,8 @@
     python scripts/train_shipped.py --variant multi --minutes-100 40     # variants100 (all 24 variants)
     python scripts/train_shipped.py --variant multi --minutes-100 40 --moe        # the MoE policy, same budget
     python scripts/train_shipped.py --variant multi --minutes-100 15 --scratch    # from scratch (no cvrp100)
+    python scripts/train_shipped.py --variant fleet --minutes-100 40     # fleet100 (types, costs, zones)
+    python scripts/train_shipped.py --variant svrp --minutes-100 15      # svrp50 (stochastic travel times)
 
 cvrp100 is copied to data/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
@@ -15,7 +17,14 @@ envs.variants (the attribute columns cvrp100 lacks start at zero: adapter
 layers), copied to data/checkpoints/variants100; --moe trains the
 mixture-of-experts policy (4 experts, top 2, each starting as cvrp100's
 feed-forward layer) and --scratch a dense policy from random weights on the
-same data, for the comparisons (neither is installed unless --install). On a
+same data, for the comparisons (neither is installed unless --install).
+fleet100 is fine-tuned from cvrp100 on heterogeneous, profiled fleets
+(envs.profiles: the four fleet mixes of the X heterogeneous sets, zones,
+preferences; half on uniform, half on X-like positions), copied to
+data/checkpoints/fleet100. svrp50 is fine-tuned from variants100 on
+SVRPBench-like city days of 50 clients (envs.svrp_instances): it decodes on
+expected travel times and is charged the lateness of sampled days
+(envs.sampled_times), copied to data/checkpoints/svrp50. On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.
 """
@@ -26,9 +35,22 @@ import argparse
 import shutil
 from pathlib import Path
 
-from nco.checkpoint import DEFAULT_CHECKPOINT, MATRIX_CHECKPOINT, VARIANTS_CHECKPOINT, read_checkpoint_info
+from nco.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    FLEET_CHECKPOINT,
+    MATRIX_CHECKPOINT,
+    ROBUST_CHECKPOINT,
+    VARIANTS_CHECKPOINT,
+    read_checkpoint_info,
+)
 from nco.policy import PolicyConfig
 from nco.training import TrainConfig, train
+
+# --variant: (run name, clients, the checkpoint it starts from, where it is installed)
+FINE_TUNED = {
+    "fleet": ("fleet100", 100, DEFAULT_CHECKPOINT, FLEET_CHECKPOINT),
+    "svrp": ("svrp50", 50, VARIANTS_CHECKPOINT, ROBUST_CHECKPOINT),
+}
 
 
 def hms(minutes: float) -> str:
@@ -38,7 +60,7 @@ def hms(minutes: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", choices=("cvrp", "road", "multi"), default="cvrp")
+    ap.add_argument("--variant", choices=("cvrp", "road", "multi", "fleet", "svrp"), default="cvrp")
     ap.add_argument("--variants", default="all", help="--variant multi: the training mix (envs.variants names)")
     ap.add_argument("--moe", action="store_true", help="--variant multi: mixture-of-experts encoder")
     ap.add_argument("--scratch", action="store_true", help="--variant multi: start from random weights")
@@ -58,6 +80,14 @@ def main() -> None:
                           max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
         if args.install or not (args.moe or args.scratch):
             install(run, Path(args.install or VARIANTS_CHECKPOINT))
+        return
+    if args.variant in FINE_TUNED:  # fleet100, svrp50: a distribution of their own, from a shipped policy
+        name, clients, init, target = FINE_TUNED[args.variant]
+        run = out / name
+        train(TrainConfig(num_clients=clients, distribution=args.variant, epochs=1000, batch_size=args.batch_size,
+                          train_size=960, val_size=128, lr=args.lr / 2, out_dir=str(run), init_from=str(init),
+                          max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
+        install(run, Path(args.install or target))
         return
     if args.variant == "road":
         own = read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]

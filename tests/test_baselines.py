@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
+import pyvrp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.constraint_solver import pywrapcp
@@ -17,9 +20,11 @@ from envs.checker import check
 from envs.distances import euclidean
 from envs.errors import NcoError, UnsupportedFeatureError
 from envs.instance import Instance, VehicleType
+from envs.loaders import load_instance
 from envs.solution import Route, Solution
 
 SOLVERS = sorted(BASELINES)
+DATA = Path(__file__).resolve().parents[1] / "data"
 TL = 1.0
 
 
@@ -398,7 +403,7 @@ def test_warm_starts_with_backhauls_and_open_routes():
 
 @pytest.mark.parametrize("name", SOLVERS)
 def test_unsupported_feature(name):
-    inst = _cvrp(6, travel_model={"cv": 0.2})
+    inst = _cvrp(6, travel_model={"noise_sigma": 0.2})
     assert CANNOT_MODEL[name](_cvrp(6)) is None
     reason = CANNOT_MODEL[name](inst)
     with pytest.raises(UnsupportedFeatureError) as err:
@@ -477,3 +482,141 @@ def test_single_client(name):
     inst = Instance(distance=[[0, 3], [4, 0]], demand=[0, 2], fleet=[VehicleType(capacity=5)])
     sol, report = _solve_and_check(name, inst, time_limit=0.1)
     assert report.cost == 7
+
+
+# ---------------------------------------------------------------- profile preferences
+def _preferences(seed: int = 0, weight: float = 80.0, unit_b: float = 1.5) -> Instance:
+    """Six clients, two vehicle types with opposite preferences (some negative, not whole) and allowed masks."""
+    rng = np.random.default_rng(seed)
+    coords = np.round(rng.random((7, 2)) * 100)
+    demand = np.r_[0, rng.integers(2, 6, 6)]
+    pref_a = np.array([0.0, 1.5, 1.2, 0.8, -0.3, -0.6, 0.0])
+    pref_b = np.array([0.0, -0.4, 0.0, 0.2, 1.1, 0.9, 1.7])
+    allowed_a = np.array([True] * 6 + [False])  # A may not serve client 6
+    allowed_b = np.array([True, False] + [True] * 5)  # B may not serve client 1
+    fleet = [
+        VehicleType(capacity=12, count=2, fixed_cost=10.0, preference=pref_a, allowed=allowed_a, name="A"),
+        VehicleType(
+            capacity=15, count=2, fixed_cost=5.0, unit_cost=unit_b, preference=pref_b, allowed=allowed_b, name="B"
+        ),
+    ]
+    return Instance(
+        distance=euclidean(coords, rounding="round"),
+        demand=demand,
+        fleet=fleet,
+        coords=coords,
+        preference_weight=weight,
+        name=f"pref{seed}",
+    )
+
+
+def _set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        yield [[first], *part]
+        for i in range(len(part)):
+            yield [*part[:i], [first, *part[i]], *part[i + 1 :]]
+
+
+def _brute_force_fleet(inst: Instance) -> tuple[float, Solution]:
+    """The cheapest checker-feasible solution over every partition of the clients, vehicle types and route orders."""
+    dist = inst.distance
+    best_route: dict[tuple[frozenset, int], tuple[float, list[int]]] = {}
+    clients = list(range(1, inst.num_nodes))
+    for size in range(1, len(clients) + 1):
+        for subset in itertools.combinations(clients, size):
+            for k, veh in enumerate(inst.fleet):
+                if inst.demand[list(subset)].sum() > veh.capacity or not all(veh.allowed[c] for c in subset):
+                    continue
+                order = min(
+                    itertools.permutations(subset),
+                    key=lambda p: sum(dist[a, b] for a, b in zip((0, *p), (*p, 0))),
+                )
+                route = Solution([Route(list(order), k)], solver="brute")
+                best_route[frozenset(subset), k] = (check(inst, route).cost, list(order))
+    best, best_sol = np.inf, None
+    for part in _set_partitions(clients):
+        for types in itertools.product(range(len(inst.fleet)), repeat=len(part)):
+            if any(types.count(k) > v.count for k, v in enumerate(inst.fleet)):
+                continue
+            keys = [(frozenset(block), k) for block, k in zip(part, types)]
+            if all(key in best_route for key in keys):
+                cost = sum(best_route[key][0] for key in keys)
+                if cost < best - 1e-9:
+                    best = cost
+                    best_sol = Solution([Route(best_route[key][1], key[1]) for key in keys], solver="brute")
+    report = check(inst, best_sol)
+    assert report.feasible and report.cost == pytest.approx(best)
+    return best, best_sol
+
+
+def _assignment(sol: Solution) -> set[tuple[int, int]]:
+    return {(c, r.vehicle_type) for r in sol.routes for c in r.visits}
+
+
+@pytest.mark.parametrize("seed,unit_b", [(1, 1.5), (4, 1.5), (4, 0.0)])
+def test_preferences_reach_the_brute_force_optimum(seed, unit_b):
+    inst = _preferences(seed, unit_b=unit_b)
+    assert "profiles" in inst.features()
+    best, best_sol = _brute_force_fleet(inst)
+    plain = copy.deepcopy(inst)
+    plain.preference_weight = 0.0
+    _, plain_sol = _brute_force_fleet(plain)
+    assert _assignment(plain_sol) != _assignment(best_sol)  # the preferences change the optimum
+    for name in SOLVERS:
+        assert CANNOT_MODEL[name](inst) is None
+        sol, report = _solve_and_check(name, inst, time_limit=0.5)
+        assert report.cost == pytest.approx(best, rel=1e-6)
+        assert sol.meta["objective"] == pytest.approx(report.cost, rel=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), weight=st.sampled_from([0.37, 40.0, 1234.5]))
+def test_preference_models_price_routes_as_the_checker(seed, weight):
+    """Fixed routes: OR-Tools' objective and PyVRP's cost equal the checker's cost, preferences included."""
+    inst = _preferences(seed % 7, weight=weight)
+    ints = integerize(inst)
+    assert ints.preference is not None and ints.preference.min() == 0
+    manager, routing, vehicle_types = ortools_solver.build_model(inst, ints)
+    routing.CloseModelWithParameters(pywrapcp.DefaultRoutingSearchParameters())
+    data, _ = pyvrp_solver.build_problem_data(inst)
+    evaluator = pyvrp.CostEvaluator([0], 0, 0)
+    rng = np.random.default_rng(seed)
+    for _ in range(15):
+        cuts = np.sort(rng.choice(np.arange(1, 6), rng.integers(1, 4), replace=False))
+        routes = [[int(c) for c in r] for r in np.split(rng.permutation(np.arange(1, 7)), cuts)]
+        types = [0 if 6 in r else 1 if 1 in r else int(rng.integers(2)) for r in routes]
+        if max(types.count(0), types.count(1)) > 2:  # two vehicles of each type
+            continue
+        sol = Solution([Route(r, k) for r, k in zip(routes, types)], solver="test")
+        report = check(inst, sol)
+        pv = pyvrp_solver.to_pyvrp_solution(data, sol)
+        assignment = ortools_solver.read_solution(inst, sol, manager, routing, vehicle_types)
+        assert (assignment is not None) == report.feasible == pv.is_feasible(), report.violations
+        if report.feasible:
+            assert ints.to_cost(assignment.ObjectiveValue()) == pytest.approx(report.cost, rel=1e-9, abs=1e-9)
+            assert ints.to_cost(evaluator.cost(pv)) == pytest.approx(report.cost, rel=1e-9, abs=1e-9)
+
+
+def test_pyvrp_refuses_preferences_with_distance_limits():
+    inst = _preferences(0)
+    inst.fleet[1].max_distance = 1000.0
+    reason = CANNOT_MODEL["pyvrp"](inst)
+    assert reason is not None and "\n" not in reason
+    assert "pyvrp" in reason and "preferences" in reason and "distance limits" in reason
+    with pytest.raises(UnsupportedFeatureError):
+        BASELINES["pyvrp"](inst, time_limit=0.1)
+    assert CANNOT_MODEL["ortools"](inst) is None
+    _solve_and_check("ortools", inst, time_limit=0.3)
+    inst.preference_weight = 0.0  # without preferences, distance limits are fine
+    assert CANNOT_MODEL["pyvrp"](inst) is None
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_hfvrp_smoke(name):
+    inst = load_instance(DATA / "hfvrp" / "X101-FSMFD.vrp")
+    sol, report = _solve_and_check(name, inst, time_limit=1.0)
+    assert report.cost <= 1.3 * inst.best_known

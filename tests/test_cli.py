@@ -72,16 +72,75 @@ def test_single_greedy_rollout(capsys):
     assert code == 0 and "feasible" in out
 
 
-def test_the_policy_alone_refuses_a_heterogeneous_fleet_with_one_line(capsys, tmp_path):
+def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(capsys, tmp_path):
+    """Two vehicle types (the big one dearer and barred from a zone), counts limited: the fleet policy's routes
+    keep the zone and the counts, and the summary names each route's type."""
     from dataclasses import replace
+
+    import numpy as np
 
     from envs.json_format import save_instance_json
 
     inst = load_instance(CITY)
-    inst.fleet = [inst.fleet[0], replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=10.0)]
+    allowed = np.ones(inst.num_nodes, dtype=bool)
+    allowed[1:11] = False
+    inst.fleet = [replace(inst.fleet[0], name="van", count=None),
+                  replace(inst.fleet[0], name="truck", capacity=2 * inst.fleet[0].capacity, fixed_cost=10.0,
+                          count=3, allowed=allowed)]  # fmt: skip
     save_instance_json(inst, tmp_path / "two_types.json")
-    code, _, err = run_cli(capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0)
-    assert code == 2 and "cannot handle" in err and "heterogeneous_fleet" in err and err.count("\n") == 1
+    out_json = tmp_path / "two_types.solution.json"
+    code, out, err = run_cli(capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0,
+                             "--output", out_json)  # fmt: skip
+    assert code == 0, err
+    assert "fleet100" in out and "[van]" in out
+    sol = load_solution_json(load_instance(tmp_path / "two_types.json"), out_json)
+    report = check(load_instance(tmp_path / "two_types.json"), sol)
+    assert report.feasible, report.violations
+    assert sum(r.vehicle_type == 1 for r in sol.routes) <= 3
+    assert not any(c <= 10 for r in sol.routes if r.vehicle_type == 1 for c in r.visits)
+
+
+def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(capsys, tmp_path):
+    from envs.json_format import save_instance_json
+    from envs.svrp_instances import svrp_instance
+
+    save_instance_json(svrp_instance(30, 4), tmp_path / "city_day.json")
+    out_json = tmp_path / "day.solution.json"
+    code, out, err = run_cli(capsys, "solve", "--instance", tmp_path / "city_day.json", "--time-limit", 1,
+                             "--samples", 300, "--seed", 3, "--output", out_json)  # fmt: skip
+    assert code == 0, err
+    assert "planned on the 0.9 quantile" in out and "robust: expected cost" in out and "(300 samples, seed 3)" in out
+    robust = json.loads(out_json.read_text())["meta"]["robust"]
+    assert robust["samples"] == 300 and robust["seed"] == 3 and 0.9 <= robust["tw_feasibility"] <= 1
+    assert robust["expected_cost"] >= robust["cost"] * 0.99 and len(robust["on_time"]) == 31
+    # the same routes, evaluated again with the same seed: the same figures
+    from envs.robust import evaluate
+
+    inst = load_instance(tmp_path / "city_day.json")
+    again = evaluate(inst, load_solution_json(inst, out_json), 300, 3)
+    assert again.expected_cost == pytest.approx(robust["expected_cost"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--plan-quantile", "1.5"], "--plan-quantile must be 'mean' or a number between 0 and 1, got '1.5'"),
+        (["--samples", "-4"], "the number of samples must be zero or positive, got -4"),
+    ],
+)
+def test_bad_robust_options_give_one_line(capsys, tmp_path, args, message):
+    from envs.json_format import save_instance_json
+    from envs.svrp_instances import svrp_instance
+
+    save_instance_json(svrp_instance(10, 1), tmp_path / "day.json")
+    code, _, err = run_cli(capsys, "solve", "--instance", tmp_path / "day.json", "--solver", "ortools",
+                           "--time-limit", 0.2, *args)  # fmt: skip
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_samples_need_a_travel_model(capsys):
+    code, _, err = run_cli(capsys, "solve", "--instance", CITY, "--time-limit", 0, "--samples", 10)
+    assert code == 2 and "has no travel_model: robust evaluation needs one" in err and err.count("\n") == 1
 
 
 def test_the_policy_alone_solves_solomon_with_the_variants_checkpoint(capsys, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from envs.vrplib_format import load_vrplib, load_vrplib_solution
 DATA = Path(__file__).resolve().parents[1] / "data"
 X_NAMES = ["X-n101-k25", "X-n110-k13", "X-n120-k6"]
 SOLOMON_NAMES = sorted(p.stem for p in (DATA / "solomon").glob("*.vrp"))
+HFVRP_NAMES = sorted(p.stem for p in (DATA / "hfvrp").glob("*.vrp"))
 
 
 def small_doc() -> dict:
@@ -347,6 +349,82 @@ def test_solomon_best_known_dimacs(name):
     # the solution survives a JSON round trip and re-checks the same
     back = solution_from_dict(inst, json.loads(json.dumps(solution_to_dict(inst, trivial_solution(inst), report))))
     assert len(back.routes) == inst.num_clients
+
+
+def test_hfvrp_set_is_shipped_with_consistent_bks():
+    assert len(HFVRP_NAMES) == 17
+    with (DATA / "hfvrp" / "bks.csv").open(newline="") as fh:
+        rows = {r["name"]: float(r["bks"]) for r in csv.DictReader(fh)}
+    assert sorted(rows) == HFVRP_NAMES
+    for name in HFVRP_NAMES:
+        # bks.csv is in original units; some .sol Cost lines are PyVRP's exact objective (x 1e5)
+        assert load_vrplib(DATA / "hfvrp" / f"{name}.vrp").best_known == pytest.approx(rows[name], rel=1e-12)
+
+
+def test_hfvrp_fleet_in_original_units():
+    inst = load_instance(DATA / "hfvrp" / "X101-FSMFD.vrp")
+    assert [v.count for v in inst.fleet] == [100] * 5
+    assert [v.capacity for v in inst.fleet] == [141, 168, 200, 238, 283]
+    assert inst.fleet[0].fixed_cost == 246 and inst.fleet[0].unit_cost == pytest.approx(0.83)
+    assert inst.fleet[0].name == "type 1 (cap 141)"
+    assert inst.distance[0, 1] == pytest.approx(np.hypot(365 - 146, 689 - 180))  # unrounded Euclidean
+    hd = load_instance(DATA / "hfvrp" / "X110-HD.vrp")  # no fixed costs; runs of identical rows
+    assert [(v.capacity, v.count, v.fixed_cost) for v in hd.fleet[:2]] == [(30, 2, 0.0), (36, 1, 0.0)]
+    assert sum(v.count for v in hd.fleet) == 13
+
+
+@pytest.mark.parametrize("name", HFVRP_NAMES)
+def test_hfvrp_best_known_solution(name):
+    inst = load_instance(DATA / "hfvrp" / f"{name}.vrp")
+    assert "heterogeneous_fleet" in inst.features() and "fleet_limit" in inst.features()
+    sol = load_vrplib_solution(inst, DATA / "hfvrp" / f"{name}.sol")
+    report = check(inst, sol)  # the checker counts vehicles per type too
+    assert report.feasible, report.violations
+    used = np.bincount([r.vehicle_type for r in sol.routes], minlength=len(inst.fleet))
+    assert all(u <= v.count for u, v in zip(used, inst.fleet))
+    assert report.cost == pytest.approx(inst.best_known, rel=1e-4)
+
+
+def test_hfvrp_best_known_unit_rule_without_sol(tmp_path):
+    text = (DATA / "hfvrp" / "X129-FSMFD.vrp").read_text()
+    for stated, expected in (("5921884811", 59218.84811), ("59218.85", 59218.85)):
+        _write(tmp_path, text, "X129-FSMFD.vrp")
+        _write(tmp_path, f"name,n,bks\nX129-FSMFD,128,{stated}\n", "bks.csv")
+        assert load_vrplib(tmp_path / "X129-FSMFD.vrp").best_known == pytest.approx(expected)
+
+
+def test_hfvrp_solution_names_a_missing_vehicle(tmp_path):
+    inst = load_instance(DATA / "hfvrp" / "X110-HD.vrp")
+    path = _write(tmp_path, "Route #14: 1 2\nCost: 1\n", "bad.sol")
+    with pytest.raises(InstanceError, match="route #14 names vehicle 14, but X110-HD has 13 vehicles"):
+        load_vrplib_solution(inst, path)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (
+            lambda t: t.replace("13\t166\n", ""),
+            "VEHICLES_UNIT_DISTANCE_COST_SECTION has 12 rows for 13 vehicles (VEHICLES)",
+        ),
+        (
+            lambda t: t.replace("VEHICLES: 13", "VEHICLES: 14"),
+            "CAPACITY_SECTION has 13 rows for 14 vehicles (VEHICLES)",
+        ),
+        (lambda t: t.replace("13\t166\n", "13\tabc\n"), "VEHICLES_UNIT_DISTANCE_COST_SECTION has a malformed row"),
+        (lambda t: t.replace("13\t166\n", "13\t166\t2\n"), "VEHICLES_UNIT_DISTANCE_COST_SECTION has a malformed row"),
+        (lambda t: t.replace("13\t166\n", "13\t-166\n"), "VEHICLES_UNIT_DISTANCE_COST of vehicle 13 is -166"),
+        (
+            lambda t: t.replace("DEPOT_SECTION", "VEHICLES_MAX_DISTANCE_SECTION\n1\t5\nDEPOT_SECTION"),
+            "unsupported per-vehicle data VEHICLES_MAX_DISTANCE",
+        ),
+    ],
+)
+def test_hfvrp_malformed_vehicle_section(tmp_path, edit, expected):
+    text = (DATA / "hfvrp" / "X110-HD.vrp").read_text()
+    assert "13\t166\n" in text
+    msg = _error(_write(tmp_path, edit(text), "bad.vrp"))
+    assert msg.startswith(f"bad.vrp: {expected}"), msg
 
 
 def test_vrplib_via_json_round_trip():

@@ -94,13 +94,27 @@ def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share():
 
 
 def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
+    """Vehicle types with different distance limits: the dynamics hold one limit, so the policy steps aside
+    (and says why) and the GA solves the instance unseeded."""
     from dataclasses import replace
 
     inst = uniform_instance(30, 4)
-    inst.fleet = [inst.fleet[0], replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)]
+    inst.fleet = [replace(inst.fleet[0], max_distance=6.0),
+                  replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)]  # fmt: skip
     sol = hybrid.solve(inst, 0.5)
     assert check(inst, sol).feasible and "policy not used" in sol.meta["note"]
-    assert "heterogeneous_fleet" in sol.meta["note"]
+    assert "one duration and distance limit for all vehicle types" in sol.meta["note"]
+
+
+def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
+    from envs.profiles import profiled_instance
+
+    inst = profiled_instance(40, 3, zones="sector", mix="FSMFD")
+    built = check(inst, hybrid.solve(inst, 0))
+    sol = hybrid.solve(inst, 1.0)
+    report = check(inst, sol)
+    assert report.feasible and "note" not in sol.meta and sol.meta["num_seeds"] >= 1
+    assert report.cost <= built.cost + 1e-9 and {r.vehicle_type for r in sol.routes} <= set(range(len(inst.fleet)))
 
 
 def test_solomon_time_windows_and_fleet_seed_the_genetic_search(capsys):
