@@ -199,13 +199,13 @@ def _fleet_step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict
     vtype = torch.where(exhausted, next_type(new_state, vtype, with_vehicles_left=True), vtype)
     # a switch goes to the next type with vehicles left; after K-1 in a row (the current type can serve nothing
     # left, nor can the others with vehicles) to any type, so that every client is reached, counts or not
-    k = state["veh_cap"].shape[1]
-    switch_to = torch.where(state["skips"] < k - 1, next_type(new_state, vtype, with_vehicles_left=True),
+    num_types = state["veh_cap"].shape[1]
+    switch_to = torch.where(state["skips"] < num_types - 1, next_type(new_state, vtype, with_vehicles_left=True),
                             next_type(new_state, vtype, with_vehicles_left=False))  # fmt: skip
     vtype = torch.where(skip, switch_to, vtype)
     skips = torch.where(skip, state["skips"] + 1, torch.zeros_like(state["skips"]))
-    return {**{k: state[k] for k in FLEET}, "dist": state["dist"], "vtype": vtype, "vused": vused, "skips": skips,
-            "cost": cost}  # fmt: skip
+    return {**{key: state[key] for key in FLEET}, "dist": state["dist"], "vtype": vtype, "vused": vused,
+            "skips": skips, "cost": cost}  # fmt: skip
 
 
 def _of_type_rows(table: torch.Tensor, vtype: torch.Tensor) -> torch.Tensor:

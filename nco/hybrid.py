@@ -49,8 +49,8 @@ def solve(
         return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)
     reason = pyvrp_solver.cannot_model(instance)
     if reason is not None and instance.features() <= neural_solver.SUPPORTED:
-        return _policy_then_ortools(instance, time_limit, checkpoint, num_starts, num_augment, decode, policy_share,
-                                    reason)  # fmt: skip
+        return _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason,
+                                    num_starts=num_starts, num_augment=num_augment, decode=decode)  # fmt: skip
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, policy_note, construct_s = [], None, 0.0
     policy_s = policy_seconds(time_limit, policy_share)
@@ -98,26 +98,47 @@ def solve(
     return sol
 
 
-def _policy_then_ortools(instance, time_limit, checkpoint, num_starts, num_augment, decode, policy_share, reason):
-    """Where PyVRP's GA cannot hold the instance (linehaul-first backhauls): the policy's best within its share
-    of the budget, then OR-Tools' guided local search from it for the rest, if OR-Tools can model it."""
+def _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason, **decoding) -> Solution:
+    """Where PyVRP's GA cannot hold the instance (linehaul-first backhauls): OR-Tools from the policy's best,
+    if OR-Tools can model it; else the policy's best alone."""
     from baselines import ortools_solver
 
-    started = time.perf_counter()
-    kwargs = {"num_starts": num_starts, "num_augment": num_augment, "decode": decode}
-    try:
-        built = neural_solver.solve(instance, checkpoint, max_seconds=policy_seconds(time_limit, policy_share), **kwargs)
-    except OutOfTime:
-        built = neural_solver.solve(instance, checkpoint, num_starts=None, num_augment=1, decode=decode)
-    construct_s = time.perf_counter() - started
-    remaining = time_limit - construct_s
-    if ortools_solver.cannot_model(instance) is not None or remaining < MIN_SEARCH_S:
+    if ortools_solver.cannot_model(instance) is not None:
+        built = neural_solver.solve(instance, checkpoint, **decoding)
         built.meta["note"] = f"no refinement: {reason}"
-        built.timings["total"] = construct_s
         return built
-    sol = ortools_solver.solve(instance, time_limit=remaining, initial=built)
-    elapsed = time.perf_counter() - started
+    sol = policy_then_ortools(instance, time_limit, checkpoint, policy_share, seed, **decoding)
     sol.solver = "nco"
-    sol.meta.update(checkpoint=built.meta["checkpoint"], note=f"refined by OR-Tools: {reason}")
+    sol.meta["note"] = "; ".join([f"refined by OR-Tools: {reason}", *filter(None, [sol.meta.get("note")])])
+    return sol
+
+
+def policy_then_ortools(
+    instance: Instance, time_limit: float, checkpoint: str | Path | None = None, policy_share: float = 0.1,
+    seed: int = 0, **decoding,
+) -> Solution:  # fmt: skip
+    """The policy's best within its share of the budget, then OR-Tools' guided local search from it for the rest
+    (`--solver ortools --warm-start`, and the hybrid where PyVRP cannot hold the instance). If no rollout
+    finishes in the share or fits the fleet, OR-Tools starts cold and meta['note'] says why."""
+    from baselines import ortools_solver
+
+    checkpoint = neural_solver.prepare(instance, checkpoint) or checkpoint
+    started = time.perf_counter()
+    built, cold = None, None
+    try:
+        built = neural_solver.solve(instance, checkpoint, max_seconds=policy_seconds(time_limit, policy_share),
+                                    **decoding)  # fmt: skip
+    except OutOfTime:
+        cold = f"no policy rollout finished in {time.perf_counter() - started:.2f} s"
+    except neural_solver.FleetTooSmall as e:
+        cold = str(e)
+    construct_s = time.perf_counter() - started
+    sol = ortools_solver.solve(instance, time_limit=max(MIN_SEARCH_S, time_limit - construct_s), seed=seed,
+                               initial=built)  # fmt: skip
+    elapsed = time.perf_counter() - started
     sol.timings = {"construct": construct_s, "search": elapsed - construct_s, "total": elapsed}
+    if built is not None:
+        sol.meta["checkpoint"] = built.meta["checkpoint"]
+    if cold:
+        sol.meta["note"] = f"warm start not used: {cold}"
     return sol

@@ -54,29 +54,12 @@ def solver_function(opts: SolveOptions):
 
         if not opts.warm_start:
             return lambda instance: ortools_solver.solve(instance, time_limit=opts.time_limit, seed=opts.seed)
-        from nco import neural_solver
+        from nco.hybrid import policy_then_ortools
 
-        def warm(instance: Instance) -> Solution:
-            from nco.policy import OutOfTime
-
-            checkpoint = neural_solver.prepare(instance, opts.checkpoint)
-            started = time.perf_counter()
-            try:
-                initial = neural_solver.solve(
-                    instance, checkpoint, num_starts=opts.num_starts, num_augment=opts.num_augment,
-                    decode=opts.decode, max_seconds=0.3 * opts.time_limit,
-                )  # fmt: skip
-            except OutOfTime:  # as in the hybrid: no rollout fits its share, so OR-Tools starts cold
-                initial = None
-            construct_s = time.perf_counter() - started
-            remaining = max(0.01, opts.time_limit - construct_s)
-            solution = ortools_solver.solve(instance, time_limit=remaining, seed=opts.seed, initial=initial)
-            solution.timings["construct"] = construct_s
-            if initial is None:
-                solution.meta["note"] = f"warm start not used: no policy rollout finished in {construct_s:.2f} s"
-            return solution
-
-        return warm
+        return lambda instance: policy_then_ortools(
+            instance, opts.time_limit, opts.checkpoint, policy_share=0.3, seed=opts.seed,
+            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode,
+        )  # fmt: skip
     if opts.solver == "pyvrp":
         from baselines import pyvrp_solver
 
