@@ -60,14 +60,16 @@ def has_fleet(state: Mapping[str, torch.Tensor]) -> bool:
     return "veh_cap" in state
 
 
-def _of_type(table: torch.Tensor, vtype: torch.Tensor) -> torch.Tensor:
-    """table (B, K), vtype (B, S) -> table[b, vtype[b, s]] (B, S)."""
+def of_type(table: torch.Tensor, vtype: torch.Tensor) -> torch.Tensor:
+    """table (B, K) or per rollout (B, S, K), vtype (B, S) -> each rollout's entry for its type (B, S)."""
+    if table.dim() == 3:
+        return table.gather(2, vtype.unsqueeze(-1)).squeeze(-1)
     return table.gather(1, vtype)
 
 
 def capacity(state: Mapping[str, torch.Tensor]) -> torch.Tensor | float:
     """The current vehicle's capacity over the reference: (B, S), or 1 with one type."""
-    return _of_type(state["veh_cap"], state["vtype"]) if has_fleet(state) else 1.0
+    return of_type(state["veh_cap"], state["vtype"]) if has_fleet(state) else 1.0
 
 
 def next_type(state: Mapping[str, torch.Tensor], vtype: torch.Tensor, with_vehicles_left: bool) -> torch.Tensor:
@@ -137,12 +139,12 @@ def _new_route(departure: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.T
             "time": departure.to(dtype), "route_dist": torch.zeros_like(departure)}  # fmt: skip
 
 
-def _rows(matrix: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
-    """matrix (B, N+1, N+1), current (B, S) -> the current nodes' rows (B, S, N+1)."""
+def rows(matrix: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """matrix (B, M, N+1), current (B, S) row indices (nodes, or vehicle types) -> those rows (B, S, N+1)."""
     return matrix.gather(1, current.unsqueeze(-1).expand(-1, -1, matrix.shape[-1]))
 
 
-def _entries(matrix: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+def entries(matrix: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """matrix (B, M, N+1), src and dst (B, ...) row and column indices -> matrix[b, src, dst], shaped like src."""
     b, n1 = matrix.shape[0], matrix.shape[-1]
     return matrix.reshape(b, -1).gather(1, (src * n1 + dst).reshape(b, -1)).reshape(src.shape)
@@ -163,7 +165,7 @@ def step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict[str, t
         return new
     p = state["pickup"].gather(1, action)
     picked = state["picked"] + p
-    arrive = state["time"] + _entries(state["duration"], state["current"], action)
+    arrive = state["time"] + entries(state["duration"], state["current"], action)
     start = torch.maximum(arrive, state["tw"][..., 0].gather(1, action))
     route = {
         "used": used,
@@ -171,7 +173,7 @@ def step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict[str, t
         "excess": torch.maximum(state["excess"], picked - used),
         "in_backhaul": state["in_backhaul"] | (p > 0),
         "time": start + state["service"].gather(1, action),
-        "route_dist": state["route_dist"] + _entries(state["dist"], state["current"], action),
+        "route_dist": state["route_dist"] + entries(state["dist"], state["current"], action),
     }
     fresh = _new_route(state["tw"][:, :1, 0].expand_as(used), used.dtype)
     new.update({k: torch.where(at_depot, fresh[k], v) for k, v in route.items()})
@@ -184,18 +186,18 @@ def _fleet_step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict
     cur, vtype = state["current"], state["vtype"]
     at_depot, was_depot = action == 0, cur == 0
     finished = all_served(state) & was_depot  # padding after the last route: nothing changes
-    arc = _entries(state["dist"], cur, action)
+    arc = entries(state["dist"], cur, action)
     if "open_route" in state:
         arc = arc.masked_fill(state["open_route"][:, None] & at_depot, 0)
-    unit, fixed = _of_type(state["veh_unit"], vtype), _of_type(state["veh_fixed"], vtype)
-    pref = _entries(state["veh_pref"], vtype, action).masked_fill(at_depot, 0)
+    unit, fixed = of_type(state["veh_unit"], vtype), of_type(state["veh_fixed"], vtype)
+    pref = entries(state["veh_pref"], vtype, action).masked_fill(at_depot, 0)
     skip = at_depot & was_depot & ~finished
     cost = state["cost"] + torch.where(skip | finished, 0.0, unit * arc + torch.where(was_depot, fixed, 0.0) - pref)
     ended = at_depot & ~was_depot  # a route came back: one vehicle of its type used
     one_hot = torch.nn.functional.one_hot(vtype, state["vused"].shape[-1]).to(state["vused"].dtype)
     vused = state["vused"] + one_hot * ended.unsqueeze(-1)
     new_state = {**state, "vused": vused}
-    exhausted = ended & (_of_type_rows(vused, vtype) >= _of_type(state["veh_count"], vtype))
+    exhausted = ended & (of_type(vused, vtype) >= of_type(state["veh_count"], vtype))
     vtype = torch.where(exhausted, next_type(new_state, vtype, with_vehicles_left=True), vtype)
     # a switch goes to the next type with vehicles left; after K-1 in a row (the current type can serve nothing
     # left, nor can the others with vehicles) to any type, so that every client is reached, counts or not
@@ -206,11 +208,6 @@ def _fleet_step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict
     skips = torch.where(skip, state["skips"] + 1, torch.zeros_like(state["skips"]))
     return {**{key: state[key] for key in FLEET}, "dist": state["dist"], "vtype": vtype, "vused": vused,
             "skips": skips, "cost": cost}  # fmt: skip
-
-
-def _of_type_rows(table: torch.Tensor, vtype: torch.Tensor) -> torch.Tensor:
-    """table (B, S, K), vtype (B, S) -> table[b, s, vtype[b, s]]."""
-    return table.gather(2, vtype.unsqueeze(-1)).squeeze(-1)
 
 
 def all_served(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -233,7 +230,7 @@ def action_mask(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
     finished = all_served(state)
     at_depot = state["current"] == 0
     if has_fleet(state):  # the current type's zone; at the depot, the depot means "the next type"
-        mask &= state["veh_allowed"].gather(1, state["vtype"].unsqueeze(-1).expand(-1, -1, mask.shape[-1]))
+        mask &= rows(state["veh_allowed"], state["vtype"])
         stuck = ~mask[..., 1:].any(-1)
         may_skip = (state["skips"] < state["veh_cap"].shape[1] - 1) | stuck
         mask[..., 0] = ~at_depot | finished | may_skip
@@ -258,14 +255,14 @@ def _attributes_allow(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
     ok &= ~(state["linehaul_first"][:, None, None] & state["in_backhaul"].unsqueeze(-1) & (d > 0))
 
     tw, closed = state["tw"].unsqueeze(1), ~state["open_route"][:, None, None]
-    arrive = state["time"].unsqueeze(-1) + _rows(state["duration"], state["current"])
+    arrive = state["time"].unsqueeze(-1) + rows(state["duration"], state["current"])
     ok &= arrive <= tw[..., 1] + EPS
     finish = torch.maximum(arrive, tw[..., 0]) + state["service"].unsqueeze(1)
     back = finish + torch.where(closed, state["duration"][:, :, 0].unsqueeze(1), 0.0)
     depart, close = state["tw"][:, 0, 0][:, None, None], state["tw"][:, 0, 1][:, None, None]
     ok &= ~closed | (back <= close + EPS)
     ok &= back - depart <= state["max_duration"][:, None, None] + EPS
-    length = state["route_dist"].unsqueeze(-1) + _rows(state["dist"], state["current"])
+    length = state["route_dist"].unsqueeze(-1) + rows(state["dist"], state["current"])
     length = length + torch.where(closed, state["dist"][:, :, 0].unsqueeze(1), 0.0)
     return ok & (length <= state["max_distance"][:, None, None] + EPS)
 
@@ -275,16 +272,19 @@ def tour_cost(dist: torch.Tensor, actions: torch.Tensor, open_route: torch.Tenso
     where `open_route` (B,) is set, the returns to the depot are free."""
     depot = actions.new_zeros(*actions.shape[:2], 1)
     path = torch.cat([depot, actions, depot], dim=-1)
-    edges = _entries(dist, path[..., :-1], path[..., 1:])
+    edges = entries(dist, path[..., :-1], path[..., 1:])
     if open_route is not None:
         edges = edges.masked_fill(open_route[:, None, None] & (path[..., 1:] == 0), 0)
     return edges.sum(-1)
 
 
-def replay(data: Mapping[str, torch.Tensor], actions: torch.Tensor, check: bool = False) -> dict[str, torch.Tensor]:
+def replay(
+    data: Mapping[str, torch.Tensor], actions: torch.Tensor, check: bool = False, record_types: bool = False
+) -> dict[str, torch.Tensor]:  # fmt: skip
     """The final state after actions (B, S, T), the first move's vehicle type chosen as the policy does; with
-    `check`, AssertionError at the first move the masks forbid."""
-    state = reset(data, actions.shape[1])
+    `check`, AssertionError at the first move the masks forbid; with `record_types`, the vehicle type in force
+    at each move under the key `step_types` (B, S, T)."""
+    state, types = reset(data, actions.shape[1]), []
     for t in range(actions.shape[-1]):
         a = actions[..., t]
         if t == 0:
@@ -292,7 +292,11 @@ def replay(data: Mapping[str, torch.Tensor], actions: torch.Tensor, check: bool 
         if check:
             allowed = action_mask(state).gather(2, a.unsqueeze(-1)).squeeze(-1)  # padding after done: the depot
             assert allowed.all(), f"step {t}: a move the rules forbid (capacity, order, time, length or zone)"
+        if record_types:
+            types.append(state["vtype"])
         state = step(state, a)
+    if record_types:
+        state["step_types"] = torch.stack(types, dim=-1)
     return state
 
 
@@ -304,20 +308,16 @@ def cost(data: Mapping[str, torch.Tensor], actions: torch.Tensor) -> torch.Tenso
     return tour_cost(data["dist"], actions, data.get("open_route"))
 
 
-def route_types(data: Mapping[str, torch.Tensor], tour: list[int]) -> list[int]:
-    """The vehicle type of each route of one instance's tour (node indices, routes separated by the depot)."""
+def route_types(data: Mapping[str, torch.Tensor], tours: list[list[int]]) -> list[list[int]]:
+    """The vehicle type of each route of each of one instance's tours (node indices, routes separated by the
+    depot), from one replay of them all."""
+    starts = [[t for t, (a, b) in enumerate(zip([0, *tour], tour)) if a == 0 and b != 0] for tour in tours]
     if not has_fleet(data):
-        return [0] * sum(1 for a, b in zip([0, *tour], tour) if a == 0 and b != 0)
-    data = {k: v[:1] for k, v in data.items()}
-    state, types = reset(data, 1), []
-    for t, a in enumerate(tour):
-        act = torch.tensor([[a]])
-        if t == 0:
-            state = choose_start_type(state, act)
-        if a != 0 and int(state["current"]) == 0:
-            types.append(int(state["vtype"]))
-        state = step(state, act)
-    return types
+        return [[0] * len(s) for s in starts]
+    width = max(len(tour) for tour in tours)
+    actions = torch.tensor([[tour + [0] * (width - len(tour)) for tour in tours]])
+    step_types = replay({k: v[:1] for k, v in data.items()}, actions, record_types=True)["step_types"][0]
+    return [step_types[r, s].tolist() for r, s in enumerate(starts)]
 
 
 def validate(data: Mapping[str, torch.Tensor], actions: torch.Tensor) -> None:

@@ -141,7 +141,6 @@ GENERATORS = {
     "svrp": SVRPGenerator,
 }
 LATENESS_WEIGHT = 10.0  # a minute late costs as much as ten minutes of driving
-FLEET_DISTRIBUTIONS = ("fleet",)
 
 
 class CVRPEnv(RL4COEnvBase):

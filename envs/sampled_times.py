@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from envs import cvrp_dynamics as dyn
 from envs.instance import Instance
 
 KEYS = ("tm_base", "tm_peaks", "tm_noise", "tm_rate", "tm_delay")
@@ -67,10 +68,9 @@ def expected_lateness(
     opened = data["open_route"][:, None, None] if "open_route" in data else torch.zeros(b, 1, 1, dtype=torch.bool)
     time, late = start.clone(), torch.zeros(shape, dtype=dtype, device=dev)
     prev = torch.zeros(b, s, dtype=torch.long, device=dev)
-    n1 = base.shape[-1]
     for t in range(steps):
         a = actions[..., t]
-        arc = base.reshape(b, -1).gather(1, (prev * n1 + a).reshape(b, -1)).reshape(b, s)[..., None]
+        arc = dyn.entries(base, prev, a)[..., None]
         c = 1 + (peaks[..., 2] * torch.exp(-((time[..., None] - peaks[..., 0]) ** 2) / (2 * peaks[..., 1] ** 2))).sum(-1)
         noise = torch.exp(sigma * torch.randn(shape, generator=generator, dtype=dtype, device=dev) - sigma**2 / 2)
         hit = torch.rand(shape, generator=generator, dtype=dtype, device=dev) < rate

@@ -123,7 +123,7 @@ def solve(
         pool.append(tours[r].tolist())
         if len(pool) >= keep:
             break
-    types = [dyn.route_types(data, tour) for tour in pool]
+    types = dyn.route_types(data, pool)
     elapsed = time.perf_counter() - started
     sol = Solution.from_giant_tour(pool[0], solver="nco", types=types[0], timings={"construct": elapsed})
     sol.meta = {

@@ -297,10 +297,9 @@ class AttentionPolicy(nn.Module):
             logits = torch.bmm(glimpse, lk.transpose(1, 2)) / math.sqrt(d)
             logits = self.cfg.tanh_clip * torch.tanh(logits)
             if mats is not None:  # nearer (by the matrix, from where we are) is likelier
-                rows = mats[0].gather(1, state["current"].unsqueeze(-1).expand(-1, -1, n1))
-                logits = logits - self.dist_weight * rows
+                logits = logits - self.dist_weight * dyn.rows(mats[0], state["current"])
             if units is not None and "fleet" in self.cfg.attributes and dyn.has_fleet(state):
-                pref = state["veh_pref"].gather(1, state["vtype"].unsqueeze(-1).expand(-1, -1, n1))
+                pref = dyn.rows(state["veh_pref"], state["vtype"])
                 logits = logits + self.pref_weight * (pref / units[1].unsqueeze(-1)).float()
             logits = logits.masked_fill(~mask, float("-inf"))
             log_p = torch.log_softmax(logits, dim=-1)
@@ -315,14 +314,11 @@ class AttentionPolicy(nn.Module):
             actions.append(a)
         else:
             raise RuntimeError(f"decoding did not finish within {limit} steps")
-        acts = torch.stack(actions, dim=-1)
-        fleet = (state["cost"], state["vused"]) if dyn.has_fleet(state) else (None, None)
+        out = [torch.stack(actions, dim=-1), logp, *((state["cost"], state["vused"]) if dyn.has_fleet(state) else ())]
         if num_augment > 1:  # (A*B, S, ...) -> (B, A*S, ...)
-            acts = acts.view(num_augment, b, s, -1).transpose(0, 1).reshape(b, num_augment * s, -1)
-            logp = logp.view(num_augment, b, s).transpose(0, 1).reshape(b, num_augment * s)
-            fleet = tuple(None if x is None else x.reshape(num_augment, b, s, *x.shape[2:]).transpose(0, 1)
-                          .reshape(b, num_augment * s, *x.shape[2:]) for x in fleet)  # fmt: skip
-        return Rollout(acts, logp, *fleet)
+            out = [x.reshape(num_augment, b, s, *x.shape[2:]).transpose(0, 1).reshape(b, num_augment * s, *x.shape[2:])
+                   for x in out]  # fmt: skip
+        return Rollout(*out)
 
     def _context(self, state: dict, data: dict, glob: torch.Tensor | None, units: tuple | None) -> torch.Tensor:
         """(B, S, C): the route state the decoder reads beside the current node's embedding."""
@@ -419,16 +415,16 @@ def _fleet_attributes(state: dict, units: tuple | None) -> dict[str, torch.Tenso
     _, d = units
     vtype = state["vtype"]
     nxt = dyn.next_type(state, vtype, with_vehicles_left=True)
-    left = (state["veh_count"].unsqueeze(1) - state["vused"]).gather(2, vtype.unsqueeze(-1)).squeeze(-1)
+    left = dyn.of_type(state["veh_count"], vtype) - dyn.of_type(state["vused"], vtype)
     undelivered = (state["demand"].unsqueeze(1) * ~state["visited"]).sum(-1)
     return {
         "veh_capacity": dyn.capacity(state).float(),
-        "veh_fixed": (state["veh_fixed"].gather(1, vtype) / d).float(),
-        "veh_unit": state["veh_unit"].gather(1, vtype).float(),
+        "veh_fixed": (dyn.of_type(state["veh_fixed"], vtype) / d).float(),
+        "veh_unit": dyn.of_type(state["veh_unit"], vtype).float(),
         "veh_left": left.clamp_max(10).float() / 10,
-        "next_capacity": state["veh_cap"].gather(1, nxt).float(),
-        "next_fixed": (state["veh_fixed"].gather(1, nxt) / d).float(),
-        "next_unit": state["veh_unit"].gather(1, nxt).float(),
+        "next_capacity": dyn.of_type(state["veh_cap"], nxt).float(),
+        "next_fixed": (dyn.of_type(state["veh_fixed"], nxt) / d).float(),
+        "next_unit": dyn.of_type(state["veh_unit"], nxt).float(),
         "demand_left": undelivered.float(),
     }
 

@@ -80,7 +80,7 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
         raise InstanceError(f"the number of samples must be zero or positive, got {opts.samples}")
     samples = DEFAULT_SAMPLES if opts.samples is None and stochastic else opts.samples or 0
     plan = instance
-    if instance.travel_model is not None:
+    if stochastic:
         from envs.travel_model import planning_instance
 
         plan = planning_instance(instance, opts.plan_quantile)

@@ -19,7 +19,7 @@ from rl4co.utils.trainer import RL4COTrainer
 
 from envs.errors import NcoError
 from envs.profiles import MIXES
-from envs.rl_env import DEFAULT_ROAD_DATASET, FLEET_DISTRIBUTIONS, GENERATORS, CVRPEnv, VariantGenerator
+from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
 from envs.variants import parse_variants
 from nco.checkpoint import load_checkpoint, save_checkpoint, transplant
 from nco.policy import AttentionPolicy, PolicyConfig
@@ -144,12 +144,22 @@ class TrainConfig:
     max_time: str | None = None  # "DD:HH:MM:SS" wall-clock cap
 
 
+# What a distribution's instances have beyond CVRP: the attribute groups the policy must read, the Instance
+# features it is trained on, and its name in the checkpoint (--variants batches name their own).
+DISTRIBUTIONS = {
+    "asymmetric": ((), ("asymmetric",), "CVRP"),
+    "road": ((), ("asymmetric",), "CVRP"),
+    "fleet": (("fleet",), ("fixed_costs", "fleet_limit", "heterogeneous_fleet", "profiles"), "HFVRP"),
+    "svrp": (("time_windows",), ("service_times", "stochastic", "time_windows"), "SVRP"),
+}
+
+
 def policy_for(
-    base: PolicyConfig, variants: list | None, moe_experts: int = 0, moe_top_k: int = 2, fleet: bool = False
+    base: PolicyConfig, variants: list | None, moe_experts: int = 0, moe_top_k: int = 2, extra: tuple[str, ...] = ()
 ) -> PolicyConfig:
-    """`base` reading (at least) the attributes of `variants` (and the fleet's, with `fleet`), with a
-    mixture-of-experts encoder if asked."""
-    attrs = set(base.attributes).union(*(v.attributes for v in variants or [])) | ({"fleet"} if fleet else set())
+    """`base` reading (at least) the attributes of `variants` and the `extra` groups, with a mixture-of-experts
+    encoder if asked."""
+    attrs = set(base.attributes).union(*(v.attributes for v in variants or []), extra)
     changes: dict = {"attributes": tuple(attrs)}
     if moe_experts:
         changes.update(moe_experts=moe_experts, moe_top_k=moe_top_k)
@@ -163,20 +173,21 @@ def train(cfg: TrainConfig) -> dict:
     variants = parse_variants(cfg.variants) if cfg.variants else None
     if variants and cfg.distribution != "uniform":
         raise NcoError("--variants draws its own instances (uniform positions); leave --distribution at uniform")
-    fleet = cfg.distribution in FLEET_DISTRIBUTIONS
-    if cfg.distribution == "svrp":  # city days with time windows: the policy must read them
-        variants = parse_variants("VRPTW")
+    attributes, features, name = DISTRIBUTIONS.get(cfg.distribution, ((), (), "CVRP"))
+    if variants:
+        features = set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
+            v.time_windows for v in variants) else set())  # fmt: skip
     if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
         policy, _ = load_checkpoint(cfg.init_from)
-        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k, fleet)
+        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k, attributes)
         if target != policy.cfg:  # new attribute columns start at zero (efficient adapter layers)
             policy = transplant(policy, AttentionPolicy(target))
         policy.train()
     else:
         policy = AttentionPolicy(
-            policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, fleet)
+            policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, attributes)
         )
-    if variants and cfg.distribution != "svrp":
+    if variants:
         env = CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
     else:
         extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
@@ -186,7 +197,7 @@ def train(cfg: TrainConfig) -> dict:
         policy,
         num_starts=cfg.num_starts,
         matrix_lr=cfg.matrix_lr,
-        num_variants=len(MIXES) if fleet else len(variants or [None]),
+        num_variants=len(MIXES) if cfg.distribution == "fleet" else len(variants or [None]),
         aux_weight=cfg.aux_weight,
         batch_size=cfg.batch_size,
         val_batch_size=min(cfg.val_size, 64),
@@ -195,21 +206,11 @@ def train(cfg: TrainConfig) -> dict:
         test_data_size=cfg.val_size,
         optimizer_kwargs={"lr": cfg.lr, "weight_decay": 1e-6},
     )
-    features = ["asymmetric"] if cfg.distribution in ("asymmetric", "road") else []
-    if fleet:
-        features = ["fixed_costs", "fleet_limit", "heterogeneous_fleet", "profiles"]
-    if variants:
-        features = sorted(set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
-            v.time_windows for v in variants) else set()))  # fmt: skip
-    stochastic = cfg.distribution == "svrp"
-    if stochastic:
-        features = ["service_times", "stochastic", "time_windows"]
+    names = [v.name for v in variants] if variants else [name]
     meta = {
-        "variant": "SVRP" if stochastic else ",".join(v.name for v in variants) if variants else "HFVRP" if fleet
-        else "CVRP",
-        "variants": ["SVRP"] if stochastic else [v.name for v in variants] if variants else ["HFVRP"] if fleet
-        else ["CVRP"],
-        "features": features,
+        "variant": ",".join(names),
+        "variants": names,
+        "features": sorted(features),
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
         | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},

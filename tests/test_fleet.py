@@ -22,7 +22,7 @@ TINY = PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64, attribut
 
 
 def _solution(data, tour) -> Solution:
-    return Solution.from_giant_tour(tour, "nco", types=dyn.route_types(data, tour))
+    return Solution.from_giant_tour(tour, "nco", types=dyn.route_types(data, [tour])[0])
 
 
 @settings(max_examples=15, deadline=None)
@@ -119,7 +119,7 @@ def test_preferences_enter_the_cost_and_the_json_format():
     tour = torch.tensor([[[1, 2, 0, 0, 3, 4, 5, 6, 0]]])  # the van first; at the depot, "next type": the truck
     dyn.validate(data, tour)
     assert float(dyn.cost(data, tour)) == pytest.approx(report.cost)
-    assert dyn.route_types(data, tour[0, 0].tolist()) == [1, 0]
+    assert dyn.route_types(data, [tour[0, 0].tolist()]) == [[1, 0]]
     back = instance_from_dict(instance_to_dict(inst))
     assert back.preference_weight == 0.5 and back.fleet[1].preference.tolist() == [0, 1, 1, 0, 0, 0, 0]
     for bad in (-1.0, float("nan")):
