@@ -43,7 +43,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
-from envs.errors import NcoError, UnsupportedFeatureError
+from envs.errors import NoSolutionFound, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
 
@@ -62,10 +62,11 @@ def cannot_model(instance: Instance) -> str | None:
 
 def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: Solution | None = None) -> Solution:
     """Solve with guided local search from a cheapest-arc start (cheapest insertion with mixed backhauls), or
-    from `initial`, for `time_limit` seconds.
+    from `initial`, for `time_limit` seconds. `time_limit` 0: the first solution alone (construction only, no
+    local search, however long it takes).
 
     Raises UnsupportedFeatureError where `cannot_model` gives a reason (features
-    outside SUPPORTED), and NcoError when no solution is found in time.
+    outside SUPPORTED), and NoSolutionFound when no solution is found in time.
     """
     reason = cannot_model(instance)
     if reason:
@@ -102,8 +103,10 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
         start = read_solution(instance, initial, manager, routing, vehicle_types)
         warm = "used" if start is not None else "rejected"
     build_s = time.perf_counter() - t0
-    # The budget covers model building too: the search gets what is left.
-    params.time_limit.FromMilliseconds(max(1, int(round((time_limit - build_s) * 1000))))
+    if time_limit <= 0:  # construction only: stop at the first solution
+        params.solution_limit = 1
+    else:  # the budget covers model building too: the search gets what is left
+        params.time_limit.FromMilliseconds(max(1, int(round((time_limit - build_s) * 1000))))
 
     if start is not None:
         assignment = routing.SolveFromAssignmentWithParameters(start, params)
@@ -111,7 +114,7 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
         assignment = routing.SolveWithParameters(params)
     elapsed = time.perf_counter() - t0
     if assignment is None:
-        raise NcoError(f"ortools found no solution within {time_limit:g}s (instance {instance.name})")
+        raise NoSolutionFound(f"ortools found no solution within {time_limit:g} s (instance {instance.name})")
 
     routes = []
     n1 = instance.num_nodes

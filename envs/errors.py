@@ -19,3 +19,13 @@ class CheckpointError(NcoError):
 
 class OsrmError(NcoError):
     """The OSRM engine or server failed, or its answer cannot be used (far snaps, unreachable pairs)."""
+
+
+class NoSolutionFound(NcoError):
+    """A solver found no feasible solution within its budget (valid input; a longer budget may find one).
+
+    The CLI exits with EXIT_NO_SOLUTION for it, apart from bad input (2) and infeasible plans (1)."""
+
+
+# `nco` exit statuses (README, "Exit status").
+EXIT_FEASIBLE, EXIT_INFEASIBLE, EXIT_BAD_INPUT, EXIT_NO_SOLUTION = 0, 1, 2, 3

@@ -71,6 +71,7 @@ class Instance:
     best_known: float | None = None
     integer_demands: bool = True  # demand given in whole units
     preference_weight: float = 0.0  # cost falls by this much per unit of preference a served client's vehicle has
+    dropped: tuple = ()  # ids of the source file's clients left out as unreachable by road (--unreachable drop)
 
     def __post_init__(self) -> None:
         self.distance = _matrix(self.distance, "distance")

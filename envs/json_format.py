@@ -6,6 +6,11 @@ instances need a source said out loud: road matrices from an OSRM server
 (`osrm_url`, metres and seconds) or straight lines (`haversine=True`:
 great-circle metres, durations at STRAIGHT_LINE_KMH). Files of lon/lat
 instances are always written with their matrices, so they read back alone.
+Pairs with no road route are refused by default; `unreachable="drop"` keeps
+the clients with a route from the depot and back (`Instance.dropped` names
+the others, and so does the solution file's `dropped_clients`), and
+`unreachable="report"` raises `envs.osrm_client.UnreachablePairs` instead of
+building the instance.
 
 Reading validates the file against the schema first, turning the first
 problem into one line that names its place in the file ("clients[4].demand
@@ -17,6 +22,7 @@ and re-checked.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -38,17 +44,28 @@ INSTANCE_SCHEMA = Path(__file__).with_name("instance.schema.json")
 SOLUTION_SCHEMA = Path(__file__).with_name("solution.schema.json")
 ROUNDINGS = ("exact", "round", "dimacs")
 _COORD_KEYS = {"xy": ("x", "y"), "lonlat": ("lon", "lat")}
+UNREACHABLE = ("refuse", "drop", "report")  # what to do with pairs of locations that have no road route
 
 
 # ---------------------------------------------------------------- instances
-def load_instance_json(path: str | Path, *, osrm_url: str | None = None, haversine: bool = False) -> Instance:
+def load_instance_json(
+    path: str | Path, *, osrm_url: str | None = None, haversine: bool = False, unreachable: str = "refuse"
+) -> Instance:
     """Read a city.json-style instance file; every problem becomes a one-line InstanceError.
 
-    `osrm_url` and `haversine` say where a lon/lat file without matrices gets them (see instance_from_dict).
+    `osrm_url` and `haversine` say where a lon/lat file without matrices gets them, `unreachable` what
+    becomes of pairs without a road route (see instance_from_dict).
     """
     path = Path(path)
     data = read_json(path)
-    return instance_from_dict(data, source=path.name, default_name=path.stem, osrm_url=osrm_url, haversine=haversine)
+    return instance_from_dict(
+        data,
+        source=path.name,
+        default_name=path.stem,
+        osrm_url=osrm_url,
+        haversine=haversine,
+        unreachable=unreachable,
+    )
 
 
 def instance_from_dict(
@@ -58,6 +75,7 @@ def instance_from_dict(
     default_name: str = "instance",
     osrm_url: str | None = None,
     haversine: bool = False,
+    unreachable: str = "refuse",
 ) -> Instance:
     """Build an Instance from a parsed JSON document.
 
@@ -66,9 +84,18 @@ def instance_from_dict(
     OSRM server at `osrm_url` (metres, seconds; see envs.osrm_client) or, with
     `haversine`, great-circle metres and durations at STRAIGHT_LINE_KMH; with
     neither it is refused. Both are ignored when the document has its matrix.
+
+    `unreachable` (with `osrm_url`) says what becomes of pairs with no road route: "refuse" (an
+    OsrmError naming one), "drop" (keep the clients with a route from the depot and back, which
+    then all reach each other; the instance's `dropped` names the others) or "report" (raise
+    envs.osrm_client.UnreachablePairs, carrying the table, instead of returning an instance).
     """
     name = d.get("name") if isinstance(d, dict) and isinstance(d.get("name"), str) else default_name
     source = source or name
+    if unreachable not in UNREACHABLE:
+        raise InstanceError(f"{source}: unreachable must be one of {', '.join(UNREACHABLE)}, got {unreachable!r}")
+    if unreachable != "refuse" and not osrm_url:
+        raise InstanceError(f"{source}: unreachable={unreachable!r} needs an OSRM URL (road routes)")
     _validate(d, "instance", source)
     if osrm_url and haversine:
         raise InstanceError(f"{source}: give an OSRM URL or haversine, not both")
@@ -83,8 +110,12 @@ def instance_from_dict(
             f"{source} has lon/lat but no matrices: pass --osrm-url URL (or --haversine for straight lines)"
         )
     try:
-        return _build(d, name, source, osrm_url=osrm_url)
+        return _build(d, name, source, osrm_url=osrm_url, unreachable=unreachable)
     except (InstanceError, OsrmError) as err:
+        from envs.osrm_client import UnreachablePairs
+
+        if isinstance(err, UnreachablePairs):  # the report asked for, already named after its source
+            raise
         msg = str(err)
         raise type(err)(f"{source}: {msg.removeprefix(name + ': ')}") from None
 
@@ -173,6 +204,8 @@ def solution_to_dict(instance: Instance, solution: Solution, report: Report, tim
         "violations": list(report.violations),
         "num_routes": report.num_routes,
     }
+    if instance.dropped:  # clients of the source file left out as unreachable by road: the plan is incomplete
+        out["dropped_clients"] = [_json_id(ident) for ident in instance.dropped]
     if instance.best_known is not None:
         out["best_known"] = float(instance.best_known)
         out["gap_percent"] = gap(report.cost, instance.best_known)
@@ -377,7 +410,7 @@ def _show(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- building
-def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Instance:
+def _build(d: dict, name: str, source: str, osrm_url: str | None = None, unreachable: str = "refuse") -> Instance:
     system = d.get("coordinates", "xy")
     keys = _COORD_KEYS[system]
     other = _COORD_KEYS["lonlat" if system == "xy" else "xy"]
@@ -420,18 +453,20 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Inst
         seen[str(ident)] = i
 
     rounding = d.get("distance_rounding", "exact")
+    keep = None  # the nodes unreachable="drop" keeps; None: all of them
     if "distance_matrix" in matrices:
         distance = matrices["distance_matrix"]
     elif system == "lonlat" and osrm_url:
-        from envs.osrm_client import road_matrices
-
-        road = road_matrices(coords, osrm_url, ids=ids)
+        road, keep = _road_table(coords, osrm_url, ids, name, source, unreachable)
         distance = _rounded(road.distance, rounding)
         matrices.setdefault("duration_matrix", road.duration)
     else:
         distance = _computed_distance(coords, system, rounding)
         if system == "lonlat":
             matrices.setdefault("duration_matrix", straight_line_durations(distance))
+    if unreachable == "report":  # the OSRM path raised the report already: these matrices are not roads
+        has = "its own distance_matrix" if "distance_matrix" in matrices else "x/y coordinates"
+        raise InstanceError(f"has {has}: --unreachable report checks the road routes of lon/lat clients only")
 
     windows = [node.get("time_window") for node in nodes]
     time_windows = None
@@ -442,7 +477,7 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Inst
 
     clients = d["clients"]
     fleet = [_vehicle_from_dict(v, k, seen, n1) for k, v in enumerate(d["fleet"])]
-    return Instance(
+    fields = dict(
         distance=distance,
         demand=np.array([0] + [c["demand"] for c in clients], dtype=np.float64),
         fleet=fleet,
@@ -460,6 +495,70 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None) -> Inst
         best_known=d.get("best_known"),
         preference_weight=d.get("preference_weight", 0.0),
     )
+    return Instance(**(fields if keep is None else _restricted(fields, keep)))
+
+
+def _road_table(coords: np.ndarray, url: str, ids: list, name: str, source: str, unreachable: str):
+    """The nodes' road table and, when unreachable="drop" leaves some out, the nodes kept (else None)."""
+    from envs.osrm_client import UnreachablePairs, road_matrices, round_trip_nodes
+
+    road = road_matrices(coords, url, ids=ids, on_unreachable="report")
+    if unreachable == "report":
+        raise UnreachablePairs(road, ids, name=name, source=source)
+    if not road.unreachable:
+        return road, None
+    if unreachable == "refuse":
+        (a, b), count = road.unreachable[0], len(road.unreachable)
+        more = f"{count} pairs in all; " if count > 1 else ""
+        raise OsrmError(
+            f"OSRM found no road route from location {a!r} to location {b!r}"
+            f" ({more}--unreachable report lists them, --unreachable drop solves the rest)"
+        )
+    keep = round_trip_nodes(road)
+    if len(keep) == 1:
+        ok = np.isfinite(road.distance) & np.isfinite(road.duration)
+        depot, n = ids[0], len(ids) - 1
+        if not ok[0, 1:].any():
+            why = f"the depot {depot!r} has no road route to any of the {n} clients"
+        elif not ok[1:, 0].any():
+            why = f"none of the {n} clients has a road route to the depot {depot!r}"
+        else:
+            why = f"none of the {n} clients has a road route both from and to the depot {depot!r}"
+        raise OsrmError(f"{why}: nothing left to solve (is the depot in a one-way pocket of the map?)")
+    sub = np.ix_(keep, keep)
+    bad = np.argwhere(~(np.isfinite(road.distance[sub]) & np.isfinite(road.duration[sub])))
+    if len(bad):  # impossible: the trip through the depot is a route, unless the server contradicts itself
+        a, b = (ids[keep[k]] for k in bad[0])
+        raise OsrmError(
+            f"OSRM routes {a!r} to the depot and the depot to {b!r}, but finds no route from {a!r} to {b!r}"
+        )
+    return road, keep
+
+
+def _restricted(fields: dict, keep: np.ndarray) -> dict:
+    """The Instance fields of the nodes `keep` (the depot first): every node-indexed vector, matrix and mask."""
+    ids, kept = fields["ids"], set(keep.tolist())
+    out = {
+        **fields,
+        "ids": [ids[i] for i in keep],
+        "dropped": tuple(ids[i] for i in range(1, len(ids)) if i not in kept),
+        "best_known": None,  # known for all the clients, not for those kept
+    }
+    for key in ("distance", "duration"):
+        if out[key] is not None:
+            out[key] = out[key][np.ix_(keep, keep)]
+    for key in ("demand", "backhaul", "service", "coords", "time_windows"):
+        if out[key] is not None:
+            out[key] = out[key][keep]
+    out["fleet"] = [
+        dataclasses.replace(
+            v,
+            allowed=None if v.allowed is None else v.allowed[keep],
+            preference=None if v.preference is None else v.preference[keep],
+        )
+        for v in fields["fleet"]
+    ]
+    return out
 
 
 def _vehicle_from_dict(v: dict, k: int, index: dict[str, int], n1: int) -> VehicleType:

@@ -17,12 +17,16 @@ from envs.vrplib_format import load_vrplib
 READERS = {".json": load_instance_json, ".vrp": load_vrplib, ".txt": load_vrplib}
 
 
-def load_instance(path: str | Path, osrm_url: str | None = None, haversine: bool = False) -> Instance:
+def load_instance(
+    path: str | Path, osrm_url: str | None = None, haversine: bool = False, unreachable: str = "refuse"
+) -> Instance:
     """Read an instance: `.json` (city.json format), `.vrp` (VRPLIB) or `.txt` (Solomon or VRPLIB).
 
     A lon/lat JSON file without matrices needs `osrm_url` (road matrices from
     that OSRM server) or `haversine=True` (straight lines); otherwise it is
     refused. Both are ignored by files that carry their own distances.
+    `unreachable` ("refuse", "drop" or "report") says what becomes of pairs
+    without a road route (see envs.json_format.instance_from_dict).
     """
     path = Path(path)
     if not path.exists():
@@ -37,7 +41,9 @@ def load_instance(path: str | Path, osrm_url: str | None = None, haversine: bool
         )
     try:
         if reader is load_instance_json:
-            return load_instance_json(path, osrm_url=osrm_url, haversine=haversine)
+            return load_instance_json(path, osrm_url=osrm_url, haversine=haversine, unreachable=unreachable)
+        if unreachable == "report":  # VRPLIB files carry their own distances: no road routes to report on
+            raise InstanceError(f"{path.name}: --unreachable report checks the road routes of lon/lat JSON files only")
         return reader(path)
     except InstanceError as err:
         raise InstanceError(_one_line(str(err))) from None

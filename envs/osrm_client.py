@@ -21,7 +21,9 @@ Every answer is checked before it is used:
 - A pair with no road route (OSRM answers null) fails the call, naming both
   locations; with `on_unreachable="report"` its entries become infinite and
   the pairs are listed in `RoadMatrices.unreachable` instead. Never silently
-  infinite.
+  infinite. Instance loaders (`unreachable="drop"`) keep the clients with a
+  route from the depot and back (`round_trip_nodes`), or report the pairs
+  (`unreachable="report"` raises `UnreachablePairs`).
 - Locations that snap onto the same road point have zero travel between
   them; that is valid, and such pairs are listed in `RoadMatrices.coincident`.
 - OSRM's table service sometimes answers small negative distances between
@@ -85,6 +87,44 @@ class RoadMatrices:
         """The location snapped farthest (its id) and that distance in metres."""
         k = int(np.argmax(self.snap_m))
         return (ids[k] if ids is not None else k), float(self.snap_m[k])
+
+
+def round_trip_nodes(road: RoadMatrices) -> np.ndarray:
+    """Indices of the locations with a road route from location 0 (the depot) and back to it, 0 first.
+
+    Any two of them reach each other through the depot, so the table between them is finite.
+    """
+    ok = np.isfinite(road.distance) & np.isfinite(road.duration)
+    return np.flatnonzero(ok[0] & ok[:, 0])
+
+
+class UnreachablePairs(OsrmError):
+    """A loader's answer to unreachable="report": the road table's unreachable pairs instead of an instance.
+
+    Raised whatever their number, zero included: the caller asked for the report, not for an instance.
+    `road` is the table (infinite where there is no route), `ids` names its locations (the depot first),
+    `dropped` lists the client ids that unreachable="drop" would leave out and `total` says it in one line;
+    the message is that line after the source's name. `exit_code` is the CLI's: 1 (incomplete) if any pair.
+    """
+
+    def __init__(self, road: RoadMatrices, ids: Sequence, name: str = "instance", source: str | None = None):
+        self.road, self.ids, self.name = road, list(ids), name
+        keep = set(round_trip_nodes(road).tolist())
+        self.dropped = [ident for i, ident in enumerate(self.ids) if i and i not in keep]
+        n, count = len(self.ids), int(self.missing.sum())
+        would = (
+            "--unreachable drop would keep no client"
+            if len(self.dropped) == n - 1 and count
+            else f"{len(self.dropped)} clients would be dropped by --unreachable drop"
+        )
+        self.total = f"{count} of {n * (n - 1)} ordered pairs have no road route; {would}"
+        self.exit_code = 1 if count else 0
+        super().__init__(f"{source or name}: {self.total}")
+
+    @property
+    def missing(self) -> np.ndarray:
+        """(n, n) bool: no road route from the row's location to the column's."""
+        return ~(np.isfinite(self.road.distance) & np.isfinite(self.road.duration))
 
 
 # ---------------------------------------------------------------- public API

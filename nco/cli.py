@@ -1,59 +1,116 @@
 """`nco` command line: solve, check, train, and the OSRM road engine (osrm build, osrm serve).
 
 Bad input ends in one line `error: ...` on stderr and exit status 2, never a
-traceback (set NCO_DEBUG=1 to see one).
+traceback (set NCO_DEBUG=1 to see one). Exit statuses: 0 feasible, 1 infeasible
+or incomplete, 2 bad input, 3 no solution found within the budget, 130 after
+Ctrl-C, 143 after SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-from envs.errors import NcoError
-from nco.solve import SOLVERS, SolveOptions, solve_and_check
+from envs.errors import EXIT_BAD_INPUT, EXIT_FEASIBLE, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, NcoError, NoSolutionFound
+from nco.solve import SOLVERS, TIME_LIMIT_ZERO, SolveOptions, solve_and_check
+from nco.threads import INFERENCE_THREADS, available_cores, split_cores
 
 INSTANCE_SUFFIXES = (".json", ".vrp", ".txt")
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C does, so that servers stop and the exit status says why."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (nco embedded in another program): its handlers stay
+        previous = None
+    try:
         return args.func(args)
+    except BrokenPipeError:  # `nco solve ... | head`: the reader left; the work is done and its files written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return getattr(args, "exit_code", EXIT_FEASIBLE)
+    except NoSolutionFound as e:
+        return fail(str(e), code=EXIT_NO_SOLUTION)
     except NcoError as e:
-        return fail(str(e))
+        return fail(str(e), code=getattr(e, "exit_code", EXIT_BAD_INPUT))
     except KeyboardInterrupt:
         return fail("interrupted", code=130)
+    except Terminated:
+        return fail("terminated (SIGTERM)", code=143)
     except Exception as e:  # noqa: BLE001 - the CLI promises one line, not a traceback
         if os.environ.get("NCO_DEBUG"):
             raise
         return fail(
             f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (NCO_DEBUG=1 shows more)"
         )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def fail(message: str, code: int = 2) -> int:
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nco {version('nco')}"
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "nco (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nco", description="Neural vehicle routing: solve, check and train.")
+    p = argparse.ArgumentParser(
+        prog="nco", description="Neural vehicle routing: solve, check and train.", formatter_class=HelpFormatter
+    )
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
+    def add_parser(parent, name: str, **kwargs) -> argparse.ArgumentParser:
+        return parent.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+    s = add_parser(sub, "solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
     s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
-    s.add_argument("--solver", choices=SOLVERS, default="nco", help="nco (trained policy), ortools or pyvrp")
+    s.add_argument(
+        "--solver", choices=SOLVERS, default="nco",
+        help="nco: the trained policy, then PyVRP's genetic search seeded by it; ortools; pyvrp",
+    )  # fmt: skip
     s.add_argument(
         "--time-limit",
         type=float,
         default=3.0,
-        help="seconds for the whole solve (default 3); for nco, 0 = the policy alone, no search",
+        help="wall-clock seconds for the solve, start-up (imports, loading the checkpoint) excluded; any budget"
+        " returns at least a construction. 0 = the construction alone, no search: "
+        + "; ".join(f"{k}: {v}" for k, v in TIME_LIMIT_ZERO.items()),
     )
     s.add_argument("--warm-start", action="store_true", help="ortools: start from the policy's best solution")
     s.add_argument("--seeds", type=int, default=5, help="nco: policy solutions seeding the genetic search")
@@ -83,32 +140,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--output", help="solution JSON file (a folder when solving a folder)")
     s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
-    s.add_argument("--workers", type=int, default=0, help="processes for a folder (default: one per core)")
+    s.add_argument(
+        "--workers", type=int, default=0,
+        help="processes for a folder (default: one per core, at most one per file; never more than the cores)",
+    )  # fmt: skip
+    s.add_argument(
+        "--threads", type=int, default=None,
+        help=f"torch threads of the policy (default {INFERENCE_THREADS}: fastest for one instance, and robust on a busy"
+        " machine; a folder gives each worker at most its share of the cores)",
+    )  # fmt: skip
     s.add_argument("--quiet", action="store_true", help="print only the one-line summary")
     add_matrix_source(s)
     s.set_defaults(func=cmd_solve)
 
-    c = sub.add_parser("check", help="check a solution JSON against its instance and print its cost")
+    c = add_parser(sub, "check", help="check a solution JSON against its instance and print its cost")
     c.add_argument("--instance", required=True)
     c.add_argument("--solution", required=True)
     add_matrix_source(c)
     c.set_defaults(func=cmd_check)
 
-    o = sub.add_parser("osrm", help="the OSRM road engine: build a road graph from OpenStreetMap data, serve it")
+    o = add_parser(sub, "osrm", help="the OSRM road engine: build a road graph from OpenStreetMap data, serve it")
     osub = o.add_subparsers(dest="osrm_command", required=True)
-    ob = osub.add_parser("build", help="build a road graph (MLD) from an OSM extract (.osm.pbf)")
+    ob = add_parser(osub, "build", help="build a road graph (MLD) from an OSM extract (.osm.pbf)")
     ob.add_argument("--pbf", required=True, help="OpenStreetMap extract, e.g. data/osm/monaco.osm.pbf")
     ob.add_argument("--out", help="folder for the graph files (default: a folder named after the extract beside it)")
     ob.add_argument("--profile", default="car", help="routing profile: car, bicycle, foot or a .lua file (default car)")
     ob.set_defaults(func=cmd_osrm_build)
-    og = osub.add_parser("serve", help="serve a road graph over HTTP in the foreground (Ctrl-C stops)")
+    og = add_parser(osub, "serve", help="serve a road graph over HTTP in the foreground (Ctrl-C stops)")
     og.add_argument("--graph", required=True, help="the graph's base path FILE.osrm (as printed by nco osrm build)")
-    og.add_argument("--port", type=int, default=5000)
+    og.add_argument("--port", type=int, default=5000, help="TCP port to listen on")
     og.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     og.add_argument("--max-table-size", type=int, default=1000, help="largest table (locations) one request may ask for")
     og.set_defaults(func=cmd_osrm_serve)
 
-    t = sub.add_parser("train", help="train or fine-tune a policy (REINFORCE + POMO baseline, Lightning)")
+    t = add_parser(sub, "train", help="train or fine-tune a policy (REINFORCE + POMO baseline, Lightning)")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",
@@ -131,25 +196,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--experts", type=int, default=4, help="experts per MoE layer (--policy moe)")
     t.add_argument("--top-k", type=int, default=2, help="experts each node is routed to (--policy moe)")
     t.add_argument("--aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--epochs", type=int, default=10, help="passes, each over --train-size fresh instances")
+    t.add_argument("--batch-size", type=int, default=64, help="instances per gradient step")
     t.add_argument("--train-size", type=int, default=10_000, help="instances per epoch (fresh each epoch)")
-    t.add_argument("--val-size", type=int, default=256)
+    t.add_argument("--val-size", type=int, default=256, help="validation instances (the same every epoch)")
     t.add_argument("--starts", type=int, default=0, help="POMO starts per instance (0 = one per client)")
-    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate")
     t.add_argument("--matrix-lr", type=float, help="learning rate of a matrix policy's matrix-reading parameters"
                    " (default --lr; higher when fine-tuning from a planar checkpoint)")
     t.add_argument("--layers", type=int, default=6, help="encoder layers (a new policy; --init-from keeps its own)")
-    t.add_argument("--embed-dim", type=int, default=128)
+    t.add_argument("--embed-dim", type=int, default=128, help="embedding width (a new policy)")
     t.add_argument("--out", default="runs/cvrp", help="run folder: best.pt/last.pt (+ .json), logs, Lightning ckpts")
     t.add_argument("--init-from", help="nco checkpoint to start from (fine-tuning)")
     t.add_argument("--resume", help="Lightning checkpoint to resume exactly (e.g. RUN/lightning/last.ckpt)")
     t.add_argument("--accelerator", default="auto", help="auto, cpu, gpu")
     t.add_argument("--devices", default="auto", help="number of devices or 'auto' (DDP across several GPUs)")
     t.add_argument("--nodes", type=int, default=1, help="machines for multi-node DDP")
-    t.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv")
+    t.add_argument("--logger", choices=("csv", "tensorboard", "none"), default="csv", help="metrics log format")
     t.add_argument("--max-time", help="wall-clock cap DD:HH:MM:SS")
-    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--seed", type=int, default=1234, help="random seed of the training data and the model")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.set_defaults(func=cmd_train)
     return p
@@ -167,11 +232,95 @@ def add_matrix_source(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="lon/lat instances without matrices: straight-line metres, durations at 30 km/h",
     )
+    p.add_argument(
+        "--unreachable",
+        choices=("refuse", "drop", "report"),
+        default="refuse",
+        help="with --osrm-url, pairs of locations with no road route (one-way streets out of a clipped extract):"
+        " refuse (default) names one and stops; drop solves the clients with a road route from the depot and"
+        " back, lists the others (summary, the solution's dropped_clients) and exits 1 as for an incomplete plan;"
+        " report prints which locations cannot reach which, and writes it as JSON to --output when given,"
+        " without solving (exit 1 if any pair has no route, 0 if none)",
+    )
 
 
 def load_options(args) -> dict:
     """Keyword arguments for envs.loaders.load_instance (where lon/lat instances get their matrices)."""
-    return {"osrm_url": args.osrm_url, "haversine": args.haversine}
+    if args.unreachable != "refuse" and not args.osrm_url:  # only road tables have unreachable pairs
+        raise NcoError(f"--unreachable {args.unreachable} needs --osrm-url")
+    return {"osrm_url": args.osrm_url, "haversine": args.haversine, "unreachable": args.unreachable}
+
+
+# ---------------------------------------------------------------------- --unreachable report
+def report_unreachable(args) -> int:
+    """`--unreachable report`: print which locations cannot reach which by road, instead of solving.
+
+    The loader answers with UnreachablePairs, carrying the road table; with --output the report is
+    also written there as JSON. Exit 1 (incomplete) if any pair has no road route, 0 if none.
+    """
+    from envs.json_format import dumps
+    from envs.loaders import load_instance
+    from envs.osrm_client import UnreachablePairs
+
+    try:
+        load_instance(args.instance, **load_options(args))
+    except UnreachablePairs as found:
+        print(reachability_text(found))
+        if getattr(args, "output", None):
+            missing, ids = found.missing, found.ids
+            rows = [
+                {
+                    "id": ids[i],
+                    "cannot_reach": [ids[j] for j in missing[i].nonzero()[0]],
+                    "cannot_be_reached_from": [ids[j] for j in missing[:, i].nonzero()[0]],
+                }
+                for i in range(len(ids))
+                if missing[i].any() or missing[:, i].any()
+            ]
+            doc = {
+                "instance": found.name,
+                "locations": len(ids),
+                "ordered_pairs": len(ids) * (len(ids) - 1),
+                "unreachable_pairs": int(missing.sum()),
+                "dropped_by_drop": found.dropped,
+                "unreachable": rows,
+            }
+            out = Path(args.output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(dumps(doc), encoding="utf-8")
+        return found.exit_code
+    raise NcoError(f"{args.instance}: no road table to report on")  # the loader raises in report mode
+
+
+def reachability_text(found, first: int = 3) -> str:
+    """A table of the locations with unreachable pairs: how many locations each cannot reach and how many
+    cannot reach it, the first few of each, whether --unreachable drop would drop it; then the one-line total."""
+    missing, ids = found.missing, found.ids
+    dropped = set(map(str, found.dropped))
+
+    def few(js) -> str:
+        names = [str(ids[j]) for j in js[:first]]
+        return f"{len(js)}" + (f" ({', '.join(names)}{', ...' if len(js) > first else ''})" if len(js) else "")
+
+    rows = [
+        (str(ids[i]), few(out.nonzero()[0]), few(into.nonzero()[0]), "dropped" if str(ids[i]) in dropped else "")
+        for i, (out, into) in enumerate(zip(missing, missing.T))
+        if out.any() or into.any()
+    ]
+    lines = [f"{found.name}: road reachability of {len(ids)} locations (the depot and {len(ids) - 1} clients)"]
+    if rows:
+        head = ("location", "cannot reach", "cannot be reached from", "--unreachable drop")
+        widths = [max(len(r[k]) for r in [head, *rows]) for k in range(4)]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    lines.append(found.total)
+    return "\n".join(lines)
+
+
+def dropped_line(dropped, first: int = 20) -> str:
+    """The summary's line naming the clients --unreachable drop left out (the first `first` of them)."""
+    more = f", ... ({len(dropped) - first} more)" if len(dropped) > first else ""
+    names = ", ".join(map(str, dropped[:first])) + more
+    return f"  dropped {len(dropped)} unreachable client{'s' if len(dropped) != 1 else ''}: {names}"
 
 
 # ---------------------------------------------------------------------- solve
@@ -188,6 +337,7 @@ def options(args) -> SolveOptions:
         warm_start=args.warm_start,
         plan_quantile=_quantile(args.plan_quantile),
         samples=args.samples,
+        threads=args.threads,
     )
 
 
@@ -205,15 +355,23 @@ def _quantile(text: str) -> float | None:
 
 def cmd_solve(args) -> int:
     path = Path(args.instance)
-    if args.time_limit < 0:
-        raise NcoError("--time-limit must be zero or positive")
+    if not (math.isfinite(args.time_limit) and args.time_limit >= 0):
+        raise NcoError(f"--time-limit must be a finite number of seconds, zero or more; got {args.time_limit}")
+    if args.threads is not None and args.threads < 1:
+        raise NcoError(f"--threads must be 1 or more, got {args.threads}")
+    if args.workers < 0:
+        raise NcoError(f"--workers must be 1 or more (0: one per core), got {args.workers}")
     if path.is_dir():
         return solve_folder(path, args)
+    if args.unreachable == "report":
+        return report_unreachable(args)
     from envs.loaders import load_instance
 
     instance = load_instance(path, **load_options(args))
     solution, report = solve_and_check(instance, options(args))
     write_outputs(instance, solution, report, args.output, args.plot)
+    complete = report.feasible and not instance.dropped  # dropped clients: an incomplete plan
+    args.exit_code = EXIT_FEASIBLE if complete else EXIT_INFEASIBLE
     print(summary(instance, solution, report, routes=not args.quiet))
     if args.trace:
         print(trace_text(solution))
@@ -224,7 +382,7 @@ def cmd_solve(args) -> int:
             plot_trace(solution, args.trace_plot, instance.name)
         except ValueError as e:  # the solution is already written: say why there is no picture
             raise NcoError(str(e)) from None
-    return 0 if report.feasible else 1
+    return args.exit_code
 
 
 def trace_text(solution) -> str:
@@ -252,10 +410,12 @@ def summary(instance, solution, report, routes: bool = True) -> str:
         f" | {report.num_routes} vehicles | {total:.3f} s | {'feasible' if report.feasible else 'INFEASIBLE'}"
     )
     if solution.meta.get("checkpoint"):  # which policy built it: planar or matrix-aware
-        head += f" | policy {Path(solution.meta['checkpoint']).stem}"
+        head += f" | policy {policy_name(solution.meta['checkpoint'])}"
     if instance.best_known:
         head += f" | gap {100 * (report.cost - instance.best_known) / instance.best_known:+.2f}% to best known"
     lines = [head]
+    if getattr(instance, "dropped", ()):  # --unreachable drop: clients of the file this plan does not serve
+        lines.append(dropped_line(instance.dropped))
     if solution.meta.get("note"):
         lines.append(f"  note: {solution.meta['note']}")
     if solution.meta.get("planned_on"):
@@ -280,6 +440,13 @@ def summary(instance, solution, report, routes: bool = True) -> str:
     return "\n".join(lines)
 
 
+def policy_name(checkpoint: str | Path) -> str:
+    """A checkpoint as the summary names it: a shipped one by its file (road100_matrix), a training run's
+    best.pt or last.pt by its run folder too (runs/ft/best.pt: ft/best)."""
+    path = Path(checkpoint)
+    return f"{path.parent.name}/{path.stem}" if path.stem in ("best", "last") and path.parent.name else path.stem
+
+
 def _solve_one(
     path: str, opts: SolveOptions, output: str | None, plot: str | None, load: dict | None = None
 ) -> tuple[str, str, bool]:
@@ -297,9 +464,11 @@ def _solve_one(
             str(Path(output) / f"{stem}.solution.json") if output else None,
             str(Path(plot) / f"{stem}.png") if plot else None,
         )
-        return path, summary(instance, solution, report, routes=False), report.feasible
+        return path, summary(instance, solution, report, routes=False), report.feasible and not instance.dropped
     except NcoError as e:
         return path, f"error: {e}", False
+    except Exception as e:  # noqa: BLE001 - one file's failure is that file's line, not the batch's end
+        return path, f"error: {Path(path).name}: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", False
 
 
 def solve_folder(folder: Path, args) -> int:
@@ -307,8 +476,15 @@ def solve_folder(folder: Path, args) -> int:
     files = [f for f in files if not f.endswith(".solution.json")]
     if not files:
         raise NcoError(f"no instance files (*.json, *.vrp) in folder {folder}")
-    workers = args.workers or min(len(files), os.cpu_count() or 1)
-    opts = options(args)
+    # never more busy threads than cores: policies decode with their share of the cores each
+    workers, threads = split_cores(args.workers, args.threads, len(files))
+    if args.workers > workers:
+        print(f"note: {workers} workers, not {args.workers}: {available_cores()} cores, {len(files)} files",
+              file=sys.stderr)  # fmt: skip
+    if args.threads and args.threads > threads:
+        print(f"note: {threads} policy threads per worker, not {args.threads}: {available_cores()} cores for"
+              f" {workers} workers", file=sys.stderr)  # fmt: skip
+    opts = replace(options(args), threads=threads)
     started = time.perf_counter()
     failed = 0
     from tqdm import tqdm
@@ -428,7 +604,7 @@ def cmd_osrm_serve(args) -> int:
     )
     try:
         code = proc.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C or SIGTERM (a service manager): no orphaned osrm-routed
         osrm_engine.stop(proc)
         print("stopped", flush=True)
         return 0

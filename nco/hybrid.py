@@ -14,12 +14,15 @@ from baselines import pyvrp_solver
 from envs.checker import check
 from envs.errors import UnsupportedFeatureError
 from envs.instance import Instance, require_features
+from envs.savings import savings
 from envs.solution import Solution
 from nco import neural_solver
 from nco.policy import OutOfTime
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
 MIN_POLICY_S = 0.1  # a 100-client probe (8 rollouts) takes ~0.05 s on one core: short budgets still get seeds
+GREEDY_SHARE = 0.5  # the policy's one greedy rollout, the floor of the result, may run until half the budget
+SAVINGS_SHARE = 0.75  # without the policy, the savings construction stops merging at three quarters of the budget
 
 
 def policy_seconds(time_limit: float, share: float) -> float:
@@ -38,64 +41,97 @@ def solve(
     decode: str = "greedy",
     policy_share: float = 0.1,
     educate: bool = True,
+    threads: int | None = None,
 ) -> Solution:
     """Policy construction (within `policy_share` of the budget), then seeded genetic search until `time_limit`.
 
-    Loading the checkpoint is start-up, like imports, and happens before the clock starts.
+    Whatever the budget, the result is at least a construction: the policy's
+    greedy rollout (which may take up to GREEDY_SHARE of the budget), else a
+    savings construction; the search only improves on it. Loading the checkpoint
+    is start-up, like imports, and happens before the clock starts. time_limit 0:
+    the policy alone (multi-start and augmentation, no search).
     """
     checkpoint = neural_solver.prepare(instance, checkpoint) or checkpoint
+    decoding = {"num_starts": num_starts, "num_augment": num_augment, "decode": decode, "threads": threads}
     started = time.perf_counter()
     if time_limit <= 0:
-        return neural_solver.solve(instance, checkpoint, num_starts=num_starts, num_augment=num_augment, decode=decode)
+        return neural_solver.solve(instance, checkpoint, **decoding)
     reason = pyvrp_solver.cannot_model(instance)
     if reason is not None and instance.features() <= neural_solver.SUPPORTED:
-        return _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason,
-                                    num_starts=num_starts, num_augment=num_augment, decode=decode)  # fmt: skip
+        return _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason, **decoding)
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
-    seeds, policy_note, construct_s = [], None, 0.0
-    policy_s = policy_seconds(time_limit, policy_share)
-    try:
-        built = neural_solver.solve(
-            instance,
-            checkpoint,
-            num_starts=num_starts,
-            num_augment=num_augment,
-            decode=decode,
-            keep=max(1, num_seeds),
-            max_seconds=policy_s - (time.perf_counter() - started),
-        )
-        construct_s = time.perf_counter() - started
-        pool = zip(built.meta.get("pool", []), built.meta.get("pool_types", []))
-        seeds = [Solution.from_giant_tour(tour, "nco", types=types) for tour, types in pool] or [built]
-        seeds = seeds[:num_seeds]
-    except (UnsupportedFeatureError, neural_solver.FleetTooSmall) as e:  # the GA honours the instance unseeded
-        policy_note = f"policy not used: {e}"
-    except OutOfTime:  # a large instance and a short budget: the GA gets the time that is left
-        construct_s = time.perf_counter() - started
-        policy_note = f"policy not used: no rollout finished in {policy_s:.2f} s"
+    seeds, notes, used = construct(instance, time_limit, started, checkpoint, num_seeds, policy_share, **decoding)
+    construct_s = time.perf_counter() - started
     data, ints = pyvrp_solver.build_problem_data(instance)
     pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
     search_start = time.perf_counter() - started
     remaining = time_limit - search_start
-    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds, educate=educate)
+    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds,
+                                   educate=educate)  # fmt: skip
     elapsed = time.perf_counter() - started
-    meta = {
-        "time_limit": time_limit,
-        "seed": seed,
-        "num_seeds": len(pv_seeds),
-        "checkpoint": built.meta["checkpoint"] if seeds else None,
-    }
+    idle = pyvrp_solver.idle_search_note(run, remaining)
+    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(pv_seeds), "checkpoint": used,
+            "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})}}
     sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta, offset=search_start)
-    # One anytime curve over the whole budget: the policy's best (seeds come best first), then the GA's improvements.
+    # One anytime curve over the whole budget: the construction's best (seeds come best first), then the GA's.
     curve = [(round(construct_s, 4), check(instance, seeds[0]).cost)] if seeds else []
     for t, c in sol.meta["trace"]:
         if not curve or c < curve[-1][1]:
             curve.append((t, c))
     sol.meta["trace"] = curve
     sol.timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
-    if policy_note:
-        sol.meta["note"] = policy_note
+    notes += [idle] if idle else []
+    if notes:
+        sol.meta["note"] = "; ".join(notes)
     return sol
+
+
+def construct(
+    instance: Instance, time_limit: float, started: float, checkpoint, num_seeds: int, policy_share: float,
+    **decoding,
+) -> tuple[list[Solution], list[str], str | None]:  # fmt: skip
+    """The search's starting solutions, best first, the notes on how they were made, and the checkpoint used.
+
+    The policy's best distinct rollouts within its share of the budget; its greedy rollout, the floor of the
+    result, may take up to GREEDY_SHARE (at least pyvrp_solver.CONSTRUCTION_MIN_S). A savings construction
+    joins them when it completes in the policy's window (the search keeps whichever is better), and stands in
+    for them where the policy cannot run or its greedy rollout does not finish. Every deadline is a clock
+    reading, so a busy machine gets fewer rollouts, not a longer solve."""
+    notes: list[str] = []
+    seeds: list[Solution] = []
+    used = None
+    policy_end = started + policy_seconds(time_limit, policy_share)
+    try:
+        built = neural_solver.solve(
+            instance,
+            checkpoint,
+            keep=max(1, num_seeds),
+            max_seconds=policy_end - time.perf_counter(),
+            greedy_seconds=pyvrp_solver.construction_deadline(started, time_limit, GREEDY_SHARE) - time.perf_counter(),
+            **decoding,
+        )
+        pool = zip(built.meta.get("pool", []), built.meta.get("pool_types", []))
+        seeds = [Solution.from_giant_tour(tour, "nco", types=types) for tour, types in pool] or [built]
+        seeds, used = seeds[: max(1, num_seeds)], built.meta["checkpoint"]
+        if decoding.get("num_starts") and not built.meta["num_starts"]:
+            notes.append(f"policy: one greedy rollout in {built.meta['seconds']:.2f} s (no time for more)")
+    except (UnsupportedFeatureError, neural_solver.FleetTooSmall) as e:  # the GA honours the instance unseeded
+        notes.append(f"policy not used: {e}")
+    except OutOfTime:  # a large instance, a short budget or a busy machine
+        notes.append(f"policy not used: its greedy rollout did not finish in {time.perf_counter() - started:.2f} s")
+    now = time.perf_counter()
+    if seeds:  # one more, classical seed where it fits in the policy's window; a partial one would only cost time
+        extra = savings(instance, deadline=max(policy_end, now + MIN_SEARCH_S))
+        if extra is not None and extra.meta["complete"]:
+            seeds = sorted([*seeds, extra], key=lambda s: check(instance, s).cost)
+        return seeds, notes, used
+    fallback = savings(instance, deadline=max(pyvrp_solver.construction_deadline(started, time_limit, SAVINGS_SHARE),
+                                              now + pyvrp_solver.CONSTRUCTION_MIN_S))  # fmt: skip
+    if fallback is None:
+        notes.append("no savings construction fits the fleet: the search starts from random solutions")
+        return [], notes, None
+    notes.append(f"the search starts from a savings construction ({fallback.timings['construct']:.2f} s)")
+    return [fallback], notes, None
 
 
 def _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason, **decoding) -> Solution:

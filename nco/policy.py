@@ -204,6 +204,7 @@ class AttentionPolicy(nn.Module):
     def encode(
         self, data: dict[str, torch.Tensor], mats: tuple[torch.Tensor, torch.Tensor] | None = None,
         glob: torch.Tensor | None = None, units: tuple[torch.Tensor, torch.Tensor] | None = None,
+        deadline: float | None = None,
     ) -> torch.Tensor:  # fmt: skip
         locs, demand = data["locs"], data["demand"].float()
         depot = self.embed_depot(locs[:, :1])
@@ -220,7 +221,9 @@ class AttentionPolicy(nn.Module):
             feats.update(_client_attributes(data, units))
         x = torch.stack([feats[c] for c in self.columns["embed_client"]], dim=-1)
         h = torch.cat([depot, self.embed_client(x)], dim=1)
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
+            if deadline is not None and time.perf_counter() > deadline:  # a layer is the longest step on big inputs
+                raise OutOfTime(f"encoding stopped after {k} of {len(self.layers)} layers")
             h = layer(h, bias)
         return h
 
@@ -265,7 +268,7 @@ class AttentionPolicy(nn.Module):
         # the time and length units, once per pass (not per step): means over whole matrices
         units = _units(data) if self.cfg.attributes and (dyn.has_attributes(data) or dyn.has_fleet(data)) else None
         glob = _global_attributes(data, self.columns["embed_global"], units) if self.columns["embed_global"] else None
-        h = self.encode(data, mats, glob, units)
+        h = self.encode(data, mats, glob, units, deadline)
         bb = h.shape[0]
         d, heads = self.cfg.embed_dim, self.cfg.num_heads
         gk, gv, lk = self.project_kvl(h).chunk(3, dim=-1)

@@ -27,7 +27,7 @@ DEFAULT_SAMPLES = 1000
 @dataclass
 class SolveOptions:
     solver: str = "nco"
-    time_limit: float = 3.0  # seconds for the whole solve; 0 = the policy alone (nco)
+    time_limit: float = 3.0  # wall-clock seconds for the solve; 0 = the construction alone, no search (TIME_LIMIT_ZERO)
     seed: int = 0
     checkpoint: str | None = None
     num_starts: int | None = 100
@@ -38,6 +38,15 @@ class SolveOptions:
     plan_quantile: float | None = None  # stochastic instances: plan on this quantile of travel times (None: mean)
     # (the CLI's default is 0.9; library callers and the baselines' rows in compare.py plan on expected times)
     samples: int | None = None  # Monte Carlo samples of the robust evaluation (None: DEFAULT_SAMPLES if stochastic)
+    threads: int | None = None  # torch threads for the policy (None: nco.threads.INFERENCE_THREADS)
+
+
+# What `time_limit=0` means: every solver returns its construction and runs no search, however long that takes.
+TIME_LIMIT_ZERO = {
+    "nco": "the policy alone (multi-start and augmentation, as --starts and --augment say)",
+    "pyvrp": "the savings construction the genetic search would start from",
+    "ortools": "OR-Tools' first solution (cheapest arc), no local search",
+}
 
 
 def solver_function(opts: SolveOptions):
@@ -47,18 +56,23 @@ def solver_function(opts: SolveOptions):
 
         return lambda instance: hybrid.solve(
             instance, opts.time_limit, checkpoint=opts.checkpoint, seed=opts.seed, num_seeds=opts.num_seeds,
-            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode,
+            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode, threads=opts.threads,
         )  # fmt: skip
     if opts.solver == "ortools":
         from baselines import ortools_solver
 
         if not opts.warm_start:
             return lambda instance: ortools_solver.solve(instance, time_limit=opts.time_limit, seed=opts.seed)
+        if opts.time_limit <= 0:
+            from envs.errors import NcoError
+
+            raise NcoError("--warm-start with --time-limit 0 leaves OR-Tools no search: for the policy alone use"
+                           " --solver nco --time-limit 0")  # fmt: skip
         from nco.hybrid import policy_then_ortools
 
         return lambda instance: policy_then_ortools(
             instance, opts.time_limit, opts.checkpoint, policy_share=0.3, seed=opts.seed,
-            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode,
+            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode, threads=opts.threads,
         )  # fmt: skip
     if opts.solver == "pyvrp":
         from baselines import pyvrp_solver

@@ -251,3 +251,56 @@ def test_the_readme_main_command_solves_the_monaco_city_on_its_roads(tmp_path, c
     report = check(inst, load_solution_json(inst, tmp_path / "solution.json"))
     assert doc["feasible"] and report.feasible and abs(doc["cost"] - report.cost) < 1e-6
     assert (tmp_path / "routes.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- the command line as a shell user meets it
+NCO = [sys.executable, "-m", "nco"]
+
+
+def test_version_and_python_dash_m():
+    from importlib.metadata import version
+
+    proc = subprocess.run([*NCO, "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"nco {version('nco')}"
+
+
+@pytest.mark.parametrize("command", ["solve", "check", "train", "osrm build", "osrm serve"])
+def test_every_help_shows_the_defaults(capsys, command):
+    with pytest.raises(SystemExit):
+        main([*command.split(), "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    expected = {"solve": "(default: 3.0)", "check": "--instance", "train": "(default: 10)",
+                "osrm build": "(default car)", "osrm serve": "(default: 5000)"}[command]  # fmt: skip
+    assert expected in text
+
+
+def test_a_closed_pipe_is_no_error():
+    """`nco solve ... | head -1`: the reader leaves early; no traceback, no 'Broken pipe', the file is written."""
+    cmd = f"{shlex.join(NCO)} solve --instance {shlex.quote(str(CITY))} --solver ortools --time-limit 0.5 | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.startswith("sample-city-100: 100 clients | solver ortools"), proc.stderr
+    assert proc.stderr == "" and proc.returncode == 0
+
+
+def test_a_user_checkpoint_is_named_after_its_run_folder(tmp_path, capsys):
+    run = tmp_path / "my-run"
+    run.mkdir()
+    for suffix in (".pt", ".json"):
+        shutil.copy(DEFAULT_CHECKPOINT.with_suffix(suffix), run / f"best{suffix}")
+    code, out, err = run_cli(capsys, "solve", "--instance", CITY, "--time-limit", 0, "--checkpoint", run / "best.pt",
+                             "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert "| policy my-run/best" in out
+
+
+def test_folder_workers_are_capped_at_the_cores(tmp_path, capsys):
+    from nco.threads import available_cores
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(X101, folder)
+    code, out, err = run_cli(capsys, "solve", "--instance", folder, "--solver", "ortools", "--time-limit", 0.3,
+                             "--workers", 1000, "--threads", 64)  # fmt: skip
+    assert code == 0, err
+    assert "note: 1 workers, not 1000" in err and f"{available_cores()} cores" in err
+    assert "1 instances, 1 feasible" in out and "with 1 workers" in out

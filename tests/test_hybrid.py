@@ -18,6 +18,7 @@ from nco import hybrid, neural_solver
 from nco.cli import main
 from nco.policy import OutOfTime
 from nco.solve import SolveOptions, solve_and_check
+from conftest import budget_slack, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
@@ -49,11 +50,11 @@ def test_pyvrp_baseline_uses_its_initial_solution():
 def test_hybrid_respects_its_budget_and_improves_on_the_policy(budget):
     inst = load_instance(X101)
     hybrid.solve(inst, 0.3)  # load the checkpoint and warm up: start-up is not budget
-    sol, report = solve_and_check(inst, SolveOptions(solver="nco", time_limit=budget))
+    (sol, report), wall, share = timed(solve_and_check, inst, SolveOptions(solver="nco", time_limit=budget))
     assert report.feasible
-    assert sol.timings["total"] <= 1.1 * budget + 0.05, sol.timings
+    assert sol.timings["total"] <= budget + budget_slack(budget, share), (sol.timings, share)
     trace = sol.meta["trace"]
-    assert sol.meta["num_seeds"] >= 1 and trace[0][0] < budget  # the policy's best comes first, within the budget
+    assert sol.meta["num_seeds"] >= 1 and trace[0][0] < budget  # the construction comes first, within the budget
     assert [c for _, c in trace] == sorted((c for _, c in trace), reverse=True)  # best-so-far never worsens
     assert report.cost == pytest.approx(trace[-1][1]) and report.cost <= trace[0][1]
 
@@ -87,10 +88,11 @@ def test_ortools_warm_start_from_the_policy(capsys):
     assert main(["solve", "--instance", str(X101), "--solver", "ortools", "--warm-start", "--time-limit", "1", "--quiet"]) == 0
 
 
-def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share():
-    big = uniform_instance(1000, 3)  # 1000 decoding steps do not fit in 0.3 s on one core (~360 do)
+def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share(monkeypatch):
+    monkeypatch.setattr(hybrid, "policy_seconds", lambda limit, share: 1e-4)  # no rollout fits, however fast
+    big = uniform_instance(200, 3)
     sol, report = solve_and_check(big, SolveOptions(solver="ortools", time_limit=1.0, warm_start=True))
-    assert report.feasible and "warm start not used" in sol.meta["note"]
+    assert report.feasible and "warm start not used: no policy rollout finished" in sol.meta["note"]
 
 
 def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
@@ -161,11 +163,17 @@ def test_educated_seeds_stay_feasible_and_never_get_worse(n, seed):
     assert run.result.best.is_feasible() and run.trace[0][1] <= min(s.distance() for s in seeds)
 
 
-def test_a_policy_past_its_deadline_stops_and_the_search_starts_unseeded():
+def test_a_policy_past_its_deadline_stops_and_the_search_starts_from_savings(monkeypatch):
     policy, _ = neural_solver.cached_policy()
     with pytest.raises(OutOfTime):
         policy(instance_tensors(uniform_instance(50, 1)), num_starts=4, deadline=time.perf_counter())
-    big = uniform_instance(1000, 3)
-    sol = hybrid.solve(big, 1.0, policy_share=0.001)  # not one rollout of 1000 clients fits in 1 ms
-    assert "policy not used" in sol.meta["note"] and sol.meta["num_seeds"] == 0
-    assert check(big, sol).feasible
+    # not even the greedy rollout may run
+    monkeypatch.setattr(hybrid.pyvrp_solver, "construction_deadline", lambda started, limit, share=0: started)
+    monkeypatch.setattr(hybrid, "policy_seconds", lambda limit, share: 0.0)
+    inst = uniform_instance(300, 3)
+    sol = hybrid.solve(inst, 0.5)
+    note = sol.meta["note"]
+    assert "policy not used: its greedy rollout did not finish" in note and "savings construction" in note
+    report = check(inst, sol)
+    assert report.feasible and sol.meta["seeded_by"] == {"savings": 1} and sol.meta["checkpoint"] is None
+    assert report.num_routes < inst.num_clients / 4  # a construction, not one route per client

@@ -2,7 +2,8 @@
 
 Everything runs the real OSRM v26.10.0 binaries (scripts/install.sh installs
 them in .venv/osrm) on a graph built from data/osm/monaco.osm.pbf into a
-temporary folder; the servers listen on free local ports. No mocks.
+temporary folder, and on a tiny street grid with one-way pockets written as
+OpenStreetMap XML by the tests; the servers listen on free local ports. No mocks.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from envs.checker import check
 from envs.city_dataset import load_city_dataset, pbf_bbox, sample_instance
 from envs.errors import InstanceError, OsrmError
 from envs.generators import capacity_for
-from envs.json_format import load_solution_json
+from envs.json_format import instance_from_dict, load_solution_json
 from envs.loaders import load_instance
-from envs.osrm_client import _blocks, _checked, road_matrices, with_road_matrices
+from envs.osrm_client import UnreachablePairs, _blocks, _checked, road_matrices, with_road_matrices
 from nco import osrm_engine
 from nco.cli import main
 
@@ -366,3 +367,205 @@ def test_shipped_monaco_city_solves_with_pyvrp(capsys, dataset):
     assert code == 0, err
     assert "monaco-100: 100 clients | solver pyvrp" in out and "feasible" in out and "M0" in out
     assert time.perf_counter() - started < 30
+
+
+# ---------------------------------------------------------------- unreachable locations (--unreachable)
+# A 3 x 3 grid of two-way streets (~200 m apart) near Monaco, with two one-way pockets: a trap east of it
+# (a one-way street into a dead-end street: reached from the grid, no way back) and a source west of it
+# (a dead-end street whose only exit is a one-way street into the grid: it reaches the grid, never reached).
+POCKET_POINTS = np.array(
+    [
+        [7.421, 43.732],  # depot, on the grid
+        [7.423, 43.730],  # C01..C04 on the grid
+        [7.420, 43.733],
+        [7.424, 43.733],
+        [7.422, 43.734],
+        [7.431, 43.732],  # C05, C06 in the trap
+        [7.433, 43.732],
+        [7.413, 43.732],  # C07 in the source
+    ]
+)
+TRAPPED, SOURCE = ("C05", "C06"), ("C07",)
+
+
+def _pocket_osm() -> str:
+    """OpenStreetMap XML of the grid and its pockets (osrm-extract reads .osm as it reads .osm.pbf)."""
+    nodes: list[tuple[float, float]] = []
+
+    def node(lon: float, lat: float) -> int:
+        nodes.append((lon, lat))
+        return len(nodes)
+
+    grid = {(r, c): node(7.420 + 0.002 * c, 43.730 + 0.002 * r) for r in range(3) for c in range(3)}
+    ways = [([grid[r, c] for c in range(3)], False) for r in range(3)]
+    ways += [([grid[r, c] for r in range(3)], False) for c in range(3)]
+    trap, trap_end = node(7.428, 43.732), node(7.434, 43.732)
+    source, source_end = node(7.416, 43.732), node(7.410, 43.732)
+    ways += [([grid[1, 2], trap], True), ([trap, trap_end], False)]
+    ways += [([source_end, source], False), ([source, grid[1, 0]], True)]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="nco tests">']
+    lines += [
+        f'  <node id="{k}" version="1" lon="{lon:.7f}" lat="{lat:.7f}"/>' for k, (lon, lat) in enumerate(nodes, 1)
+    ]
+    for w, (refs, oneway) in enumerate(ways, 1):
+        tags = '<tag k="highway" v="residential"/>' + ('<tag k="oneway" v="yes"/>' if oneway else "")
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        lines.append(f'  <way id="{w}" version="1">{nds}{tags}</way>')
+    return "\n".join([*lines, "</osm>", ""])
+
+
+@pytest.fixture(scope="session")
+def pocket_server(tmp_path_factory):
+    """A server on the grid with one-way pockets (builds in well under a second)."""
+    if not _installed():
+        pytest.skip("OSRM binaries not found (scripts/install.sh installs them in .venv/osrm)")
+    folder = tmp_path_factory.mktemp("pocket-graph")
+    (folder / "pocket.osm").write_text(_pocket_osm(), encoding="utf-8")
+    proc, url = _serve(osrm_engine.build(folder / "pocket.osm", folder / "graph"), 100)
+    yield url
+    osrm_engine.stop(proc)
+
+
+@pytest.fixture
+def pocket_file(tmp_path):
+    path = tmp_path / "pocket.json"
+    path.write_text(json.dumps(lonlat_doc(POCKET_POINTS, "pocket")))
+    return path
+
+
+def test_one_way_pockets_leave_exactly_their_pairs_unreachable(pocket_server):
+    ids = ["depot"] + [f"C{k:02d}" for k in range(1, len(POCKET_POINTS))]
+    rm = road_matrices(POCKET_POINTS, pocket_server, ids=ids, on_unreachable="report", cache=False)
+    assert rm.snap_m.max() < 1  # every point lies on a street
+    expected = {(a, b) for a in TRAPPED for b in ids if b not in TRAPPED}  # nothing leaves the trap
+    expected |= {(a, b) for a in ids for b in SOURCE if a not in SOURCE}  # nothing enters the source
+    assert set(rm.unreachable) == expected and len(expected) == 17
+    assert np.isfinite(rm.distance[np.ix_(range(5), range(5))]).all()
+
+
+def test_unreachable_pairs_are_refused_by_default_in_one_line(capsys, pocket_server, pocket_file):
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", pocket_file, "--osrm-url", pocket_server, "--solver", "ortools"
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: pocket.json: OSRM found no road route from location 'depot' to location 'C07'")
+    assert "17 pairs in all" in err and "--unreachable drop" in err and "--unreachable report" in err
+
+
+def test_drop_solves_the_clients_reachable_both_ways_and_names_the_others(tmp_path, capsys, pocket_server, pocket_file):
+    out_json = tmp_path / "solution.json"
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", pocket_file, "--osrm-url", pocket_server, "--unreachable", "drop",
+        "--solver", "ortools", "--time-limit", 1, "--output", out_json,
+    )  # fmt: skip
+    assert code == 1, err  # a plan that leaves clients out is incomplete
+    lines = out.splitlines()
+    assert lines[0].startswith("pocket: 4 clients | solver ortools") and "| feasible" in lines[0]
+    assert lines[1] == "  dropped 3 unreachable clients: C05, C06, C07"
+    doc = json.loads(out_json.read_text())
+    assert doc["dropped_clients"] == ["C05", "C06", "C07"] and doc["feasible"]
+    assert sorted(c for r in doc["routes"] for c in r["clients"]) == ["C01", "C02", "C03", "C04"]
+    reduced = load_instance(pocket_file, osrm_url=pocket_server, unreachable="drop")
+    assert reduced.ids == ["depot", "C01", "C02", "C03", "C04"] and reduced.dropped == ("C05", "C06", "C07")
+    assert check(reduced, load_solution_json(reduced, out_json)).feasible  # the file reads back, key and all
+    code, out, _ = run_cli(
+        capsys, "check", "--instance", pocket_file, "--solution", out_json, "--osrm-url", pocket_server,
+        "--unreachable", "drop",
+    )  # fmt: skip
+    assert "feasible" in out and "dropped 3 unreachable clients: C05, C06, C07" in out
+
+
+def test_drop_restricts_every_node_indexed_field(pocket_server):
+    doc = lonlat_doc(POCKET_POINTS, "pocket")
+    for k, client in enumerate(doc["clients"], 1):
+        client.update(service_time=10 * k, time_window=[0, 10_000 + k], pickup=k % 2)
+    doc["fleet"] = [
+        {"name": "van", "capacity": 15, "preferences": {"C05": 1, "C02": 2}},
+        {"name": "bike", "capacity": 8, "allowed_clients": ["C01", "C05", "C07"]},
+    ]
+    doc["best_known"] = 1234  # of all seven clients: meaningless for four
+    inst = instance_from_dict(doc, osrm_url=pocket_server, unreachable="drop")
+    full = instance_from_dict(doc, haversine=True)
+    keep = [0, 1, 2, 3, 4]
+    assert inst.dropped == ("C05", "C06", "C07") and inst.best_known is None
+    for attr in ("demand", "backhaul", "service", "time_windows", "coords"):
+        np.testing.assert_array_equal(getattr(inst, attr), getattr(full, attr)[keep])
+    np.testing.assert_array_equal(inst.fleet[0].preference, [0, 0, 2, 0, 0])
+    np.testing.assert_array_equal(inst.fleet[1].allowed, [True, True, False, False, False])
+    road = road_matrices(POCKET_POINTS, pocket_server, on_unreachable="report")
+    np.testing.assert_array_equal(inst.distance, road.distance[np.ix_(keep, keep)])
+    np.testing.assert_array_equal(inst.duration, road.duration[np.ix_(keep, keep)])
+    assert np.isfinite(inst.distance).all()
+    everyone = instance_from_dict(lonlat_doc(POCKET_POINTS[:5]), osrm_url=pocket_server, unreachable="drop")
+    assert everyone.dropped == () and everyone.num_clients == 4  # nothing unreachable: nothing dropped
+
+
+def test_drop_refuses_a_depot_in_a_pocket_in_one_line(tmp_path, capsys, pocket_server):
+    for depot, says in ((POCKET_POINTS[5], "the depot 'depot' has no road route to any of the 4 clients"),
+                        (POCKET_POINTS[7], "none of the 4 clients has a road route to the depot 'depot'")):  # fmt: skip
+        path = tmp_path / "stuck.json"
+        path.write_text(json.dumps(lonlat_doc(np.vstack([depot, POCKET_POINTS[1:5]]), "stuck")))
+        code, out, err = run_cli(
+            capsys, "solve", "--instance", path, "--osrm-url", pocket_server, "--unreachable", "drop",
+            "--solver", "ortools", "--time-limit", 1,
+        )  # fmt: skip
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert err.startswith(f"error: stuck.json: {says}: nothing left to solve"), err
+
+
+def test_report_lists_who_cannot_reach_whom_and_exits_1(tmp_path, capsys, pocket_server, pocket_file):
+    out_json = tmp_path / "reach.json"
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", pocket_file, "--osrm-url", pocket_server, "--unreachable", "report",
+        "--output", out_json,
+    )  # fmt: skip
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "pocket: road reachability of 8 locations (the depot and 7 clients)"
+    head = [cell.strip() for cell in lines[1].split("  ") if cell.strip()]
+    assert head == ["location", "cannot reach", "cannot be reached from", "--unreachable drop"]
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert set(rows) == {"depot", "C01", "C02", "C03", "C04", "C05", "C06", "C07"}
+    assert rows["depot"].split()[1:] == ["1", "(C07)", "2", "(C05,", "C06)"]
+    assert rows["C05"].split()[1:] == ["6", "(depot,", "C01,", "C02,", "...)", "0", "dropped"]
+    assert rows["C07"].split()[1:] == ["0", "7", "(depot,", "C01,", "C02,", "...)", "dropped"]
+    assert lines[-1] == "17 of 56 ordered pairs have no road route; 3 clients would be dropped by --unreachable drop"
+    doc = json.loads(out_json.read_text())
+    assert doc["unreachable_pairs"] == 17 and doc["ordered_pairs"] == 56
+    assert doc["dropped_by_drop"] == ["C05", "C06", "C07"]
+    assert {r["id"]: r["cannot_reach"] for r in doc["unreachable"]}["C07"] == []
+    assert {r["id"]: r["cannot_be_reached_from"] for r in doc["unreachable"]}["C07"] == [
+        "depot", "C01", "C02", "C03", "C04", "C05", "C06"
+    ]  # fmt: skip
+    with pytest.raises(UnreachablePairs) as found:  # the loader's answer in report mode: the table itself
+        load_instance(pocket_file, osrm_url=pocket_server, unreachable="report")
+    assert found.value.dropped == ["C05", "C06", "C07"] and np.isinf(found.value.road.distance[5, 0])
+
+
+def test_report_on_a_reachable_instance_exits_0(tmp_path, capsys, pocket_server):
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(lonlat_doc(POCKET_POINTS[:5], "grid")))
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", path, "--osrm-url", pocket_server, "--unreachable", "report"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "grid: road reachability of 5 locations (the depot and 4 clients)",
+        "0 of 20 ordered pairs have no road route; 0 clients would be dropped by --unreachable drop",
+    ]
+
+
+def test_unreachable_policies_need_a_road_table(tmp_path, capsys, dataset):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(lonlat_doc(dataset.lonlat[:4])))
+    for how in ("drop", "report"):
+        code, out, err = run_cli(capsys, "solve", "--instance", path, "--haversine", "--unreachable", how)
+        assert code == 2 and out == "" and err == f"error: --unreachable {how} needs --osrm-url\n"
+    code, _, err = run_cli(
+        capsys, "solve", "--instance", MONACO_CITY, "--osrm-url", "http://127.0.0.1:1", "--unreachable", "report"
+    )  # the file has its matrices: no server is asked, there is no road table to report on
+    assert code == 2 and err.count("\n") == 1 and "has its own distance_matrix" in err
+    with pytest.raises(InstanceError, match="needs an OSRM URL"):
+        instance_from_dict(lonlat_doc(dataset.lonlat[:4]), haversine=True, unreachable="drop")
+    with pytest.raises(InstanceError, match="unreachable must be one of refuse, drop, report"):
+        instance_from_dict(lonlat_doc(dataset.lonlat[:4]), osrm_url="http://127.0.0.1:1", unreachable="skip")

@@ -1,0 +1,24 @@
+"""Shared test helpers: budgets judged by behaviour, not by how busy this machine is right now."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+# One step a solver cannot interrupt (a decoding step or encoder layer, one local search, one GA iteration),
+# in CPU seconds; a busy machine stretches it in wall time by the share of a core the process got.
+STEP_CPU_S = 0.15
+
+
+def timed(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, float, float]:
+    """fn's result, its wall seconds, and the share of one core it got over that time (CPU / wall, at most 1)."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return out, wall, min(1.0, cpu / wall) if wall > 0 else 1.0
+
+
+def budget_slack(budget: float, share: float) -> float:
+    """How far past `budget` a solve may end: 10% plus one uninterruptible step, stretched by the load."""
+    return 0.1 * budget + STEP_CPU_S / max(share, 0.05)
