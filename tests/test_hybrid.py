@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import budget_slack, timed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ from nco import hybrid, neural_solver
 from nco.cli import main
 from nco.policy import OutOfTime
 from nco.solve import SolveOptions, solve_and_check
-from conftest import budget_slack, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
