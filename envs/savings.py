@@ -59,13 +59,17 @@ def savings(instance: Instance, deadline: float | None = None, neighbours: int =
         return None
     if deadline is not None and t0 >= deadline:
         return _solution(built, built.assign(), t0, False, 0, 0)
-    reversible, timed = built.reversible, built.timed
+    reversible, timed = _reversible(instance, built.timed, deadline), built.timed
     widths = [neighbours] + ([WIDER * neighbours] if 0 < neighbours < instance.num_clients - 1 else [])
     for width in widths:  # a wider candidate list only where no strategy fitted the counts
-        cand = _candidates(instance, width, reversible, timed)
+        cand = _candidates(instance, width, reversible, timed, deadline)
+        if cand is None:  # the deadline passed while the candidates were listed
+            built = built or _Builder(instance)
+            return _solution(built, built.assign(), t0, False, 0, 0)
         for strategy, phases in enumerate(STRATEGIES):
             if built is None:
                 built = _Builder(instance)
+            built.reversible = reversible
             for allow_worse, same_mask, counted in phases:
                 complete = built.merge(cand, deadline, allow_worse, same_mask, counted)
                 types = built.assign()
@@ -93,8 +97,11 @@ def _solution(
     )
 
 
-def _candidates(inst: Instance, neighbours: int, reversible: bool, timed: bool) -> tuple[list, list, list]:
-    """Candidate joins (i, j, d[i, j]) from each client's nearest neighbours, best saving first."""
+def _candidates(
+    inst: Instance, neighbours: int, reversible: bool, timed: bool, deadline: float | None
+) -> tuple[list, list, list] | None:
+    """Candidate joins (i, j, d[i, j]) from each client's nearest neighbours, best saving first; None if the
+    deadline passes first."""
     n = inst.num_clients
     k = min(int(neighbours), n - 1)
     if k <= 0:
@@ -102,6 +109,8 @@ def _candidates(inst: Instance, neighbours: int, reversible: bool, timed: bool) 
     d = inst.distance
     rows = []
     for lo in range(1, n + 1, ROW_CHUNK):
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         block = d[lo : min(lo + ROW_CHUNK, n + 1), 1:].copy()
         block[np.arange(block.shape[0]), np.arange(lo - 1, lo - 1 + block.shape[0])] = np.inf  # not itself
         rows.append(np.argpartition(block, k - 1, axis=1)[:, :k] + 1)
@@ -135,14 +144,7 @@ class _Builder:
         # timed: some window can make a vehicle wait or be late, so routes are simulated; else durations add up
         self.timed = bool(np.any(tw[1:, 0] > tw[0, 0]) or np.any(np.isfinite(tw[:, 1])))
         self.linehaul_first = inst.backhaul_mode == "linehaul_first" and bool(np.any(back > 0))
-        has_dur_limit = any(np.isfinite(v.max_duration) for v in fleet)
-        self.reversible = (
-            self.closed
-            and not self.timed
-            and not np.any(back > 0)
-            and _symmetric(d)
-            and (not has_dur_limit or _symmetric(dur))
-        )
+        self.reversible = False  # set by savings() once it knows (a check of the whole matrices)
         pw = inst.preference_weight
         self.prefs = pw > 0 and any(v.preference is not None for v in fleet)
         # per type: (bit, capacity, distance limit, duration limit, fixed cost, unit cost), limits with TOL
@@ -424,9 +426,19 @@ def _fit_counts(cost: np.ndarray, types: np.ndarray, used: np.ndarray, limit: np
     return types
 
 
-def _symmetric(m: np.ndarray) -> bool:
-    """m == m.T, by blocks of rows to bound the memory."""
+def _reversible(inst: Instance, timed: bool, deadline: float | None) -> bool:
+    """Whether a route costs and lasts the same both ways round, so that savings may join routes at either end
+    (False too if the deadline passes while the matrices are compared)."""
+    if inst.open_routes or timed or np.any(inst.backhaul > 0) or not _symmetric(inst.distance, deadline):
+        return False
+    return all(np.isinf(v.max_duration) for v in inst.fleet) or _symmetric(inst.duration, deadline)
+
+
+def _symmetric(m: np.ndarray, deadline: float | None) -> bool:
+    """m == m.T, by blocks of rows to bound the memory; False if the deadline passes first."""
     for lo in range(0, m.shape[0], ROW_CHUNK):  # the block of rows right of the diagonal against its mirror
+        if deadline is not None and time.perf_counter() > deadline:
+            return False
         if not np.array_equal(m[lo : lo + ROW_CHUNK, lo:], m[lo:, lo : lo + ROW_CHUNK].T):
             return False
     return True

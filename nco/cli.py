@@ -571,7 +571,10 @@ def cmd_train(args) -> int:
         max_time=args.max_time,
     )
     result = train(cfg)
-    print(f"trained: validation cost {result['val_cost']:.4f}; checkpoint {result['best']}")
+    if result["val_cost"] is None:  # e.g. --max-time ended the run before a validation; the note says why
+        print(f"trained, but {result['note']}; checkpoint {result['checkpoint'] or 'none written'}")
+        return 0 if result["checkpoint"] else 1
+    print(f"trained: validation cost {result['val_cost']:.4f}; checkpoint {result['checkpoint']}")
     return 0
 
 

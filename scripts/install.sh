@@ -32,7 +32,7 @@ else
   fi
   rm -rf "$wheels"
 fi
-.venv/bin/python -c "import torch; print(f'torch {torch.__version__}:', f'CUDA {torch.version.cuda} build' if torch.version.cuda else 'CPU build')"
+.venv/bin/python -W ignore -c "import torch; print(f'torch {torch.__version__}:', f'CUDA {torch.version.cuda} build' if torch.version.cuda else 'CPU build')"
 pip_q -c constraints.txt -e ".[test]"
 
 # OSRM: the osrm-bindings wheel on PyPI carries the official, statically linked osrm-* binaries.

@@ -1,6 +1,10 @@
 """Training really learns, resumes, and writes checkpoints that load with weights_only; the shipped one is good."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +200,174 @@ def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
     assert torch.equal(policy.layers[0].qkv.weight, planar.layers[0].qkv.weight)
     assert policy.dist_weight.item() != TRANSPLANT_DIST_WEIGHT
     assert policy.edge_bias[-1].weight.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- stopping cleanly, bad options, what a run writes
+TINY = ["--size", "10", "--train-size", "64", "--batch-size", "32", "--val-size", "32", "--layers", "1",
+        "--embed-dim", "32", "--logger", "none", "--no-progress"]  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Popen, Path, signal.Signals]:
+    """A long tiny training in a subprocess: through the CLI (`cli`) or nco.training.train with the default
+    SIGTERM action in force (`lib`, as under pytest). Handlers are set explicitly, since a shell may have
+    started us with SIGINT ignored."""
+    out = tmp_path / name
+    sig = signal.SIGINT if name == "sigint" else signal.SIGTERM
+    reset = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    if how == "cli":
+        code = (
+            reset
+            + f"from nco.cli import main\nsys.exit(main({['train', '--epochs', '1000', *TINY, '--out', str(out)]!r}))"
+        )
+    else:
+        code = reset + (
+            "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+            "from nco.policy import PolicyConfig\nfrom nco.training import TrainConfig, train\n"
+            "train(TrainConfig(num_clients=10, epochs=1000, train_size=64, batch_size=32, val_size=32, logger='none',"
+            f" progress_bar=False, policy=PolicyConfig(embed_dim=32, num_layers=1), out_dir={str(out)!r}))"
+        )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    return proc, out, sig
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_path):
+    from nco.training import _not_a_lightning_checkpoint
+
+    runs = [_interrupted_run(tmp_path, "sigterm", "cli"), _interrupted_run(tmp_path, "sigint", "cli"),
+            _interrupted_run(tmp_path, "sigterm_lib", "lib")]  # fmt: skip
+    try:
+        pending = list(runs)
+        deadline = time.monotonic() + 240  # imports and a first epoch on a busy machine; behaviour, not speed
+        while pending and time.monotonic() < deadline:  # signal each after its first validation
+            for run in list(pending):
+                proc, out, sig = run
+                assert proc.poll() is None, proc.communicate()
+                if (out / "last.pt").exists():
+                    proc.send_signal(sig)
+                    pending.remove(run)
+            time.sleep(0.1)
+        assert not pending, "no first validation within the wait"
+        for proc, out, sig in runs:
+            _, err = proc.communicate(timeout=60)  # it stops at the next batch end: promptly
+            line = f"training interrupted by {sig.name}"
+            if out.name == "sigterm_lib":  # the default action, taken after saving: the process ends by the signal
+                assert proc.returncode == -sig, err
+                assert f"nco: {line}" in err
+            else:  # the CLI: one line and the shell's code for the signal
+                assert proc.returncode == 128 + sig, err
+                assert err.strip().splitlines()[-1].startswith(f"error: {line}"), err
+                assert "Traceback" not in err
+            assert f"--resume {out / 'lightning' / 'last.ckpt'}" in err
+            policy, info = load_checkpoint(out / "last.pt")
+            assert info["interrupted"] == sig.name and info["epochs_done"] >= 1 and policy.cfg.embed_dim == 32
+            ckpt = torch.load(out / "lightning" / "last.ckpt", map_location="cpu", weights_only=False)
+            assert {"state_dict", "epoch", "optimizer_states"} <= ckpt.keys()
+            assert _not_a_lightning_checkpoint(out / "lightning" / "last.ckpt") is None
+            assert json.loads((out / "result.json").read_text())["interrupted"] == sig.name
+    finally:
+        for proc, _, _ in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def test_ctrl_c_under_pythons_default_handler_is_still_a_keyboard_interrupt():
+    """pytest (or a REPL) stops on KeyboardInterrupt; the CLI catches it as an NcoError and exits 130."""
+    from envs.errors import NcoError
+    from nco.training import TrainingInterrupted, _SignalStop
+
+    stop = _SignalStop()
+    stop.signum, stop.previous = signal.SIGINT, {signal.SIGINT: signal.default_int_handler}
+    e = stop.error("interrupted", None, None)
+    assert isinstance(e, KeyboardInterrupt) and isinstance(e, NcoError) and e.exit_code == 130
+    stop.signum, stop.previous = signal.SIGTERM, {signal.SIGTERM: lambda *_: None}  # the CLI's own handler
+    e = stop.error("interrupted", None, None)
+    assert type(e) is TrainingInterrupted and e.exit_code == 143
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "0"], "--size must be a whole number >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be"),
+        (["--epochs", "0"], "--epochs must be a whole number >= 1"),
+        (["--lr", "0"], "--lr must be > 0"),
+        (["--lr", "-1"], "--lr must be a finite number > 0"),
+        (["--lr", "inf"], "--lr must be a finite number > 0"),
+        (["--train-size", "0"], "--train-size must be"),
+        (["--val-size", "0"], "--val-size must be"),
+        (["--embed-dim", "30"], "--embed-dim 30 is not divisible by the policy's 8 attention heads (try 32)"),
+        (["--devices", "abc"], "--devices must be 'auto' or a positive number of devices, got 'abc'"),
+        (["--max-time", "2h"], "--max-time must be DD:HH:MM:SS"),
+        (["--resume", "POLICY"], "this is an nco policy checkpoint, not a Lightning one"),
+        (["--resume", "TEXT"], "not a Lightning checkpoint"),
+    ],
+)
+def test_bad_train_options_fail_in_one_line_before_lightning_starts(tmp_path, capsys, monkeypatch, args, message):
+    import nco.training
+    from nco.cli import main
+
+    def no_trainer(*a, **k):
+        raise AssertionError("Lightning started")
+
+    monkeypatch.setattr(nco.training, "RL4COTrainer", no_trainer)
+    paths = {"POLICY": str(save_checkpoint(AttentionPolicy(SMALL), tmp_path / "p.pt")), "TEXT": str(tmp_path / "t.txt")}
+    (tmp_path / "t.txt").write_text("not a checkpoint")
+    args = [paths.get(a, a) for a in args]
+    assert main(["train", *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_last_ckpt_is_written_at_every_validation_and_train_restores_the_threads(tmp_path):
+    import logging
+
+    from lightning.pytorch.callbacks import Callback
+
+    from nco.threads import available_cores
+    from nco.training import TrainConfig, train
+
+    seen: dict = {}
+
+    class Probe(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            seen["threads"] = torch.get_num_threads()
+            if trainer.current_epoch == 1:  # after epoch 0's validation, before the run ends
+                seen["ckpt"] = torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False)
+
+    before, level = torch.get_num_threads(), logging.getLogger("lightning.pytorch").level
+    torch.set_num_threads(1)
+    try:
+        cfg = TrainConfig(num_clients=8, epochs=2, batch_size=32, train_size=64, val_size=32, progress_bar=False,
+                          logger="none", policy=PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64),
+                          out_dir=str(tmp_path / "run"))  # fmt: skip
+        result = train(cfg, callbacks=[Probe()])
+        assert torch.get_num_threads() == 1  # the caller's count is back, and Lightning's logging level
+        assert logging.getLogger("lightning.pytorch").level == level
+    finally:
+        torch.set_num_threads(before)
+    assert seen["threads"] == available_cores()
+    assert seen["ckpt"]["epoch"] == 0 and seen["ckpt"]["global_step"] == 2  # written after the first epoch
+    assert torch.load(tmp_path / "run" / "lightning" / "last.ckpt", weights_only=False)["global_step"] == 4
+    assert (
+        Path(result["best"]).exists()
+        and result["val_cost"] == json.loads((tmp_path / "run" / "result.json").read_text())["val_cost"]
+    )
+    assert load_checkpoint(tmp_path / "run" / "last.pt")[1]["instances_seen"] == 128
+
+
+def test_result_names_no_missing_best_and_writes_null_for_a_nan_cost(tmp_path):
+    from types import SimpleNamespace
+
+    from nco.training import ExportPolicy, _summary
+
+    export = ExportPolicy(tmp_path, {}, 64)  # best stays inf: no validation improved on nothing
+    nan = SimpleNamespace(callback_metrics={"val/cost": torch.tensor(float("nan"))})
+    result = _summary(tmp_path, nan, export)
+    assert result["best"] is None and result["checkpoint"] is None and result["val_cost"] is None
+    assert "NaN" in result["note"] and "null" in json.dumps(result)
+    assert "no validation finished" in _summary(tmp_path, SimpleNamespace(callback_metrics={}), export)["note"]
