@@ -110,6 +110,11 @@ def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bk
         raise InstanceError(f"file not found: {path}") from None
     except Exception as err:
         raise InstanceError(f"{path.name}: cannot parse VRPLIB solution: {_first_line(err)}") from None
+    if not sol["routes"]:
+        raise InstanceError(f"{path.name}: not a VRPLIB solution: no 'Route #k: ...' line")
+    cost = sol.get("cost")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost)):
+        raise InstanceError(f"{path.name}: its Cost line says {str(cost)[:40]!r}; expected a finite number")
     numbers = (
         [int(k) if k else r + 1 for r, k in enumerate(labels)]
         if len(labels) == len(sol["routes"])
@@ -128,7 +133,8 @@ def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bk
         bad = [c for c in visits if not 1 <= int(c) <= instance.num_clients]
         if bad:
             raise InstanceError(
-                f"{path.name}: route {number} visits client {bad[0]}, but {instance.name} has {instance.num_clients}"
+                f"{path.name}: route {number} visits client {bad[0]}, but {instance.name} has clients"
+                f" 1 to {instance.num_clients} only"
             )
         vehicle_type = 0
         if ends is not None:

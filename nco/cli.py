@@ -153,9 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_matrix_source(s)
     s.set_defaults(func=cmd_solve)
 
-    c = add_parser(sub, "check", help="check a solution JSON against its instance and print its cost")
-    c.add_argument("--instance", required=True)
-    c.add_argument("--solution", required=True)
+    c = add_parser(
+        sub, "check", help="check a solution (nco JSON or VRPLIB .sol) against its instance and print its cost",
+        description="Re-check a saved plan with the checker. The summary's cost, vehicles, time, feasibility"
+        " and violations are the check's own; what the file says of its solve (time, policy, notes) is labelled"
+        " 'the file says'. Where the file states a cost, distance, feasibility or vehicle count (a JSON's fields,"
+        " a .sol's Cost line) that the check contradicts, a 'note: the file claims ...' line says so; a cost"
+        " agrees within 1e-6 relative or half a unit of its last written decimal (a .sol Cost rounded to an"
+        " integer agrees; it may also be in PyVRP's x1e5 units). Exit status: 0 feasible and every claim"
+        " agrees; 1 infeasible, or a claim disagrees (the file is wrong); 2 unreadable or malformed file.",
+    )  # fmt: skip
+    c.add_argument("--instance", required=True, help="the instance file the plan is for (JSON or VRPLIB)")
+    c.add_argument(
+        "--solution", required=True,
+        help="nco's solution JSON (nco solve --output), or VRPLIB solution text (a .sol file: 'Route #1: 3 5 7'"
+        " lines numbering the clients 1..n in file order, the depot left out, and an optional 'Cost 123' line)",
+    )  # fmt: skip
     add_matrix_source(c)
     c.set_defaults(func=cmd_check)
 
@@ -506,17 +519,105 @@ def solve_folder(folder: Path, args) -> int:
 
 
 # ---------------------------------------------------------------------- check
+CLAIM_REL_TOL = 1e-6  # a file's stated cost or distance agrees with the check's within this (relative)
+
+
 def cmd_check(args) -> int:
+    """Re-check a saved plan: the summary's figures are the check's own (its time, not the solve's); what
+    the file says of itself is labelled so, and every claim it makes (cost, distance, feasibility, vehicles)
+    that the check contradicts is a `note:` line and exit 1 (see the subparser's help)."""
+    if args.unreachable == "report":  # the instance's road reachability, as for nco solve; the plan is not read
+        return report_unreachable(args)
     from envs.checker import check
-    from envs.json_format import load_solution_json
     from envs.loaders import load_instance
 
+    started = time.perf_counter()
     instance = load_instance(args.instance, **load_options(args))
-    solution = load_solution_json(instance, args.solution)
+    solution, claims, said, scales = _read_checked_solution(instance, Path(args.solution))
     report = check(instance, solution)
-    solution.timings.setdefault("total", 0.0)
-    print(summary(instance, solution, report))
-    return 0 if report.feasible else 1
+    own = replace(solution, timings={"total": time.perf_counter() - started}, meta={})
+    head = summary(instance, own, report, routes=False).splitlines()
+    body = summary(instance, own, report).splitlines()[len(head) :]
+    notes = _claim_notes(claims, report, scales)
+    extra = ([f"  the file says: {'; '.join(said)}"] if said else []) + [f"  note: {n}" for n in notes]
+    args.exit_code = EXIT_FEASIBLE if report.feasible and not notes else EXIT_INFEASIBLE  # also after `| head`
+    print("\n".join(head + extra + body))
+    return args.exit_code
+
+
+def _read_checked_solution(instance, path: Path):
+    """A solution file for `nco check`: (Solution, its claims, what else it says, the units its cost may use).
+
+    nco's JSON if the text starts with `{` or `[`; VRPLIB solution text if the name ends in `.sol` or a line
+    reads `Route #k: ...`; else JSON (whose reader says what is wrong)."""
+    import re
+
+    from envs.json_format import read_json, solution_from_dict
+    from envs.vrplib_format import PYVRP_EXACT_SCALE, load_vrplib_solution
+
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:  # missing, a folder, unreadable: the reader of its kind says so in one line
+        text = ""
+    is_json = text.lstrip().startswith(("{", "["))
+    if not is_json and (path.suffix.lower() == ".sol" or re.search(r"^\s*route\s*#?\s*\d*\s*:", text, re.I | re.M)):
+        solution = load_vrplib_solution(instance, path, solver="unknown")
+        claims = {"cost": solution.meta["cost"]} if "cost" in solution.meta else {}
+        # a .sol Cost may be in the instance's units or PyVRP's exact objective (x1e5), as envs/vrplib_format reads
+        return replace(solution, meta={}), claims, [], (1.0, PYVRP_EXACT_SCALE)
+    doc = read_json(path)
+    solution = solution_from_dict(instance, doc, source=path.name)
+    claims = {k: doc[k] for k in ("cost", "distance", "feasible", "num_routes") if k in doc}
+    said, meta = [], solution.meta
+    if solution.timings:
+        said.append(f"solved in {solution.timings.get('total', sum(solution.timings.values())):.3f} s")
+    if meta.get("checkpoint"):
+        said.append(f"policy {policy_name(meta['checkpoint'])}")
+    if meta.get("planned_on"):
+        said.append(f"planned on {meta['planned_on']} (the check uses nominal times)")
+    if meta.get("robust"):
+        said.append("robust metrics on sampled travel times (not re-checked)")
+    if meta.get("note"):
+        said.append(f"note: {meta['note']}")
+    return solution, claims, said, (1.0,)
+
+
+def _claim_notes(claims: dict, report, scales: tuple[float, ...]) -> list[str]:
+    """One line per claim of the file that the check's figures contradict.
+
+    A number agrees when it is the check's within CLAIM_REL_TOL, or within half a unit of its own last
+    written decimal (VRPLIB costs are often rounded to integers); a .sol Cost also in PyVRP's x1e5 units."""
+
+    def agrees(value: float, truth: float) -> bool:
+        half = 0.5 if isinstance(value, int) else _half_last_decimal(value)
+        return any(abs(value / k - truth) <= max(half / k, CLAIM_REL_TOL * abs(truth)) for k in scales)
+
+    def shown(truth: float, value: float) -> str:  # enough digits to differ from the claim as written
+        for digits in (6, 8, 10, 12, 17):
+            text = f"{truth:.{digits}g}"
+            if text != str(value):
+                return text
+        return repr(truth)
+
+    state = "feasible" if report.feasible else f"INFEASIBLE ({len(report.violations)} violations)"
+    notes = []
+    if "feasible" in claims and bool(claims["feasible"]) != report.feasible:
+        notes.append(f"the file claims {'feasible' if claims['feasible'] else 'infeasible'}; the check finds {state}")
+    for key, truth in (("cost", report.cost), ("distance", report.distance)):
+        value = claims.get(key)
+        if value is not None and not agrees(value, truth):
+            notes.append(f"the file claims {key} {value}; the check finds {shown(truth, value)}")
+    if "num_routes" in claims and claims["num_routes"] != report.num_routes:
+        notes.append(f"the file claims {claims['num_routes']} vehicles; the check finds {report.num_routes}")
+    return notes
+
+
+def _half_last_decimal(value: float) -> float:
+    """Half a unit of the last decimal Python writes for `value` (1.0: 0.05; 260.17: 0.005; 1e-05: 0)."""
+    text = repr(float(value))
+    if "e" in text or "." not in text:
+        return 0.0
+    return 0.5 * 10.0 ** -len(text.split(".")[1])
 
 
 # ---------------------------------------------------------------------- train

@@ -128,12 +128,14 @@ def test_pyvrp_penalty_ceiling_fits_scaled_data():
 
 # ---------------------------------------------------------------- both solvers
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_cvrp(name):
     sol, report = _solve_and_check(name, _cvrp(25))
     assert report.num_routes >= 5  # total demand ~125 > 4 * 30
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_asymmetric(name):
     base = _cvrp(20, seed=4, scale=100)
     rng = np.random.default_rng(4)
@@ -144,6 +146,7 @@ def test_asymmetric(name):
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_time_windows_and_service(name):
     inst = _windows_around_schedule()
     assert {"time_windows", "service_times"} <= inst.features()
@@ -151,6 +154,7 @@ def test_time_windows_and_service(name):
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_heterogeneous_fleet(name):
     fleet = [
         VehicleType(capacity=15, count=3, fixed_cost=10.0, name="small"),
@@ -165,6 +169,7 @@ def test_heterogeneous_fleet(name):
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_duration_limit(name):
     inst = _cvrp(15, seed=6, capacity=1000, scale=100, service=np.r_[0.0, np.full(15, 25.0)])
     limit = 2 * inst.duration[0].max() + 25 + 40  # every client fits alone, 375 of service cannot
@@ -176,6 +181,7 @@ def test_duration_limit(name):
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_distance_limit(name):
     inst = _cvrp(15, seed=7, capacity=1000, scale=100)
     limit = 2 * inst.distance[0].max() + 20
@@ -186,6 +192,7 @@ def test_distance_limit(name):
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_allowed_masks(name):
     n = 15
     allowed = np.ones(n + 1, dtype=bool)
@@ -250,6 +257,7 @@ def _brute_force(inst: Instance) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_open_routes(name):
     inst = _cvrp(15, seed=13, rounding="round", scale=100, open_routes=True)
     assert inst.features() == {"open_routes"}
@@ -259,6 +267,7 @@ def test_open_routes(name):
 
 
 @pytest.mark.parametrize("name,mode", BACKHAUL_MODELS)
+@pytest.mark.slow
 def test_backhauls(name, mode):
     inst = _backhauls(16, seed=14, mode=mode)
     assert inst.features() == {"backhauls"}
@@ -300,6 +309,7 @@ def test_pyvrp_refuses_linehaul_first():
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_open_routes_with_time_windows(name):
     base = _windows_around_schedule()
     tw = base.time_windows.copy()
@@ -328,6 +338,7 @@ def test_mixed_backhauls_do_not_reload(name):
 
 
 @pytest.mark.parametrize("name,mode", BACKHAUL_MODELS)
+@pytest.mark.slow
 def test_backhauls_with_duration_limit(name, mode):
     inst = _backhauls(15, seed=16, mode=mode, service=np.r_[0.0, np.full(15, 25.0)])
     limit = 2 * inst.duration[0].max() + 25 + 40  # every client fits alone, 375 of service cannot
@@ -376,6 +387,7 @@ def test_models_accept_exactly_what_the_checker_accepts(seed, mode, open_routes,
             assert ints.to_cost(pv.distance()) == pytest.approx(report.distance)
 
 
+@pytest.mark.slow
 def test_warm_starts_with_backhauls_and_open_routes():
     inst = _backhauls(14, seed=17, mode="mixed", open_routes=True)
     good = BASELINES["pyvrp"](inst, time_limit=0.3)
@@ -413,6 +425,7 @@ def test_unsupported_feature(name):
 
 
 # ---------------------------------------------------------------- OR-Tools warm start
+@pytest.mark.slow
 def test_ortools_warm_start_no_worse():
     inst = _cvrp(20, seed=9, rounding="round", scale=100)
     start = Solution([Route([c]) for c in range(1, 21)], solver="test")
@@ -452,6 +465,7 @@ def test_supported_sets_are_known_features():
     asym=st.booleans(),
     unit_cost=st.sampled_from([None, 1.25, 0.7]),
 )
+@pytest.mark.slow
 def test_random_cvrp_always_feasible(n, seed, capacity, asym, unit_cost):
     fleet = [VehicleType(capacity=capacity)]
     if unit_cost is not None:
@@ -558,6 +572,7 @@ def _assignment(sol: Solution) -> set[tuple[int, int]]:
 
 
 @pytest.mark.parametrize("seed,unit_b", [(1, 1.5), (4, 1.5), (4, 0.0)])
+@pytest.mark.slow
 def test_preferences_reach_the_brute_force_optimum(seed, unit_b):
     inst = _preferences(seed, unit_b=unit_b)
     assert "profiles" in inst.features()
@@ -616,6 +631,7 @@ def test_pyvrp_refuses_preferences_with_distance_limits():
 
 
 @pytest.mark.parametrize("name", SOLVERS)
+@pytest.mark.slow
 def test_hfvrp_smoke(name):
     inst = load_instance(DATA / "hfvrp" / "X101-FSMFD.vrp")
     sol, report = _solve_and_check(name, inst, time_limit=1.0)

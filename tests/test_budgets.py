@@ -57,6 +57,7 @@ def test_inference_runs_on_its_own_threads_and_restores_the_callers():
 
 
 @pytest.mark.parametrize("path", X_SET, ids=lambda p: p.stem)
+@pytest.mark.slow
 def test_one_second_hybrid_is_never_the_trivial_start_nor_worse_than_its_greedy_rollout(path):
     inst = load_instance(path)
     greedy = check(inst, neural_solver.solve(inst, num_starts=None, num_augment=1))  # also loads the checkpoint

@@ -28,6 +28,7 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("solver", ["nco", "ortools", "pyvrp"])
+@pytest.mark.slow
 def test_solve_city_writes_a_feasible_solution_and_a_plot(tmp_path, capsys, solver):
     out_json, out_png = tmp_path / "solution.json", tmp_path / "routes.png"
     code, out, err = run_cli(
@@ -46,6 +47,7 @@ def test_solve_city_writes_a_feasible_solution_and_a_plot(tmp_path, capsys, solv
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_check_command_rechecks_a_solution(tmp_path, capsys):
     out_json = tmp_path / "s.json"
     assert run_cli(capsys, "solve", "--instance", X101, "--solver", "ortools", "--time-limit", 1, "--output", out_json)[0] == 0
@@ -59,6 +61,7 @@ def test_check_command_rechecks_a_solution(tmp_path, capsys):
     assert code == 1 and "INFEASIBLE" in out and "exceeds capacity" in out
 
 
+@pytest.mark.slow
 def test_vrplib_instances_solve_with_numbers_as_ids(tmp_path, capsys):
     out_json = tmp_path / "x.json"
     code, out, _ = run_cli(capsys, "solve", "--instance", X101, "--output", out_json, "--quiet")
@@ -72,6 +75,7 @@ def test_single_greedy_rollout(capsys):
     assert code == 0 and "feasible" in out
 
 
+@pytest.mark.slow
 def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(capsys, tmp_path):
     """Two vehicle types (the big one dearer and barred from a zone), counts limited: the fleet policy's routes
     keep the zone and the counts, and the summary names each route's type."""
@@ -100,6 +104,7 @@ def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(caps
     assert not any(c <= 10 for r in sol.routes if r.vehicle_type == 1 for c in r.visits)
 
 
+@pytest.mark.slow
 def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(capsys, tmp_path):
     from envs.json_format import save_instance_json
     from envs.svrp_instances import svrp_instance
@@ -143,6 +148,7 @@ def test_samples_need_a_travel_model(capsys):
     assert code == 2 and "has no travel_model: robust evaluation needs one" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_policy_alone_solves_solomon_with_the_variants_checkpoint(capsys, tmp_path):
     """Time windows, service times and the fleet of 25: the multi-variant policy's routes pass the checker."""
     out_json = tmp_path / "c101.json"
@@ -151,6 +157,7 @@ def test_the_policy_alone_solves_solomon_with_the_variants_checkpoint(capsys, tm
     assert check(load_instance(SOLOMON), load_solution_json(load_instance(SOLOMON), out_json)).feasible
 
 
+@pytest.mark.slow
 def test_folder_uses_workers_and_keeps_going_past_a_bad_file(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -237,6 +244,7 @@ def test_missing_file_and_the_installed_entry_point(tmp_path):
     assert proc.stderr.startswith("error: ") and "not found" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_readme_main_command_solves_the_monaco_city_on_its_roads(tmp_path, capsys):
     """The README's first command as written (outputs redirected): no server, the road policy, a feasible plan."""
     line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ".venv/bin/nco solve" in ln)

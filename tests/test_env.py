@@ -72,6 +72,7 @@ def test_policy_rollouts_are_always_feasible(n, starts, seed, greedy):
     assert out.actions[0, :starts, 0].tolist() == [(s % n) + 1 for s in range(starts)]
 
 
+@pytest.mark.slow
 def test_rl4co_env_steps_with_the_same_rules():
     from tensordict import TensorDict
 

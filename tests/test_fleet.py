@@ -33,6 +33,7 @@ def _solution(data, tour) -> Solution:
     preferences=st.booleans(),
     base=st.sampled_from(["uniform", "xlike"]),
 )
+@pytest.mark.slow
 def test_generated_fleets_and_rollouts_agree_with_the_checker(seed, zones, mix, preferences, base):
     """Rollouts under the masks (an untrained policy, sampled): each move is allowed for the current vehicle
     type; the routes keep every zone; the dynamics' fleet cost equals the checker's cost with the route types."""
@@ -144,6 +145,7 @@ def test_a_fleet_policy_transplanted_from_cvrp_rolls_out_as_before_on_one_type()
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_fleet_training_lowers_the_cost(tmp_path):
     from nco.training import TrainConfig, train
 
@@ -168,6 +170,7 @@ def test_fleet_training_lowers_the_cost(tmp_path):
 
 
 @pytest.mark.skipif(not FLEET_CHECKPOINT.exists(), reason="fleet100 not shipped")
+@pytest.mark.slow
 def test_shipped_fleet_checkpoint_is_feasible_and_beats_the_cvrp_policy():
     from nco import neural_solver
 

@@ -47,6 +47,7 @@ def test_pyvrp_baseline_uses_its_initial_solution():
 
 
 @pytest.mark.parametrize("budget", [0.5, 2.0])
+@pytest.mark.slow
 def test_hybrid_respects_its_budget_and_improves_on_the_policy(budget):
     inst = load_instance(X101)
     hybrid.solve(inst, 0.3)  # load the checkpoint and warm up: start-up is not budget
@@ -65,6 +66,7 @@ def test_time_limit_zero_is_the_policy_alone(capsys):
     assert "solver nco" in out and "no anytime trace" in out
 
 
+@pytest.mark.slow
 def test_hybrid_cli_prints_and_draws_the_anytime_trace(capsys, tmp_path):
     png = tmp_path / "trace.png"
     args = ["solve", "--instance", str(X101), "--time-limit", "1", "--quiet", "--trace", "--trace-plot", str(png)]
@@ -79,6 +81,7 @@ def test_hybrid_cli_prints_and_draws_the_anytime_trace(capsys, tmp_path):
     assert "no anytime trace" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ortools_warm_start_from_the_policy(capsys):
     inst = load_instance(X101)
     policy_cost = check(inst, hybrid.solve(inst, 0)).cost
@@ -88,6 +91,7 @@ def test_ortools_warm_start_from_the_policy(capsys):
     assert main(["solve", "--instance", str(X101), "--solver", "ortools", "--warm-start", "--time-limit", "1", "--quiet"]) == 0
 
 
+@pytest.mark.slow
 def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share(monkeypatch):
     monkeypatch.setattr(hybrid, "policy_seconds", lambda limit, share: 1e-4)  # no rollout fits, however fast
     big = uniform_instance(200, 3)
@@ -108,6 +112,7 @@ def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
     assert "one duration and distance limit for all vehicle types" in sol.meta["note"]
 
 
+@pytest.mark.slow
 def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
     from envs.profiles import profiled_instance
 
@@ -119,12 +124,14 @@ def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
     assert report.cost <= built.cost + 1e-9 and {r.vehicle_type for r in sol.routes} <= set(range(len(inst.fleet)))
 
 
+@pytest.mark.slow
 def test_solomon_time_windows_and_fleet_seed_the_genetic_search(capsys):
     assert main(["solve", "--instance", str(C101), "--time-limit", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "feasible" in out and "policy not used" not in out
 
 
+@pytest.mark.slow
 def test_linehaul_first_backhauls_are_refined_by_ortools():
     """PyVRP cannot order backhauls after linehauls: the policy's routes go to OR-Tools instead."""
     from envs.variants import variant_instance
@@ -142,6 +149,7 @@ def _policy_seeds(inst, data, keep):
     return [pyvrp_solver.to_pyvrp_solution(data, Solution.from_giant_tour(t, "nco")) for t in built.meta["pool"]]
 
 
+@pytest.mark.slow
 def test_seeds_get_one_local_search_before_the_genetic_search():
     inst = load_instance(X101)
     data, _ = pyvrp_solver.build_problem_data(inst)

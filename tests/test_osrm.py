@@ -137,8 +137,46 @@ def test_nco_osrm_build_from_the_cli(tmp_path, capsys):
     assert code == 2 and "road graph not found" in err and err.count("\n") == 1
 
 
-def test_nco_osrm_serve_runs_in_the_foreground_until_ctrl_c(graph):
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of a live process from /proc, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # past "pid (comm) ", which may hold spaces
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def _children(pid: int) -> dict[int, int]:
+    """The live children of `pid`, as {child pid: its start time}."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None and st[0] == pid and st[1] != "Z":
+            found[int(entry.name)] = st[2]
+    return found
+
+
+def _running(pid: int, start_time: int) -> bool:
+    """Whether that very process (not a later one given the same pid) still runs; a zombie has stopped."""
+    st = _stat(pid)
+    return st is not None and st[1] != "Z" and st[2] == start_time
+
+
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "expected_code"),
+    [
+        (signal.SIGINT, True, 0),  # Ctrl-C: the terminal signals nco and osrm-routed alike
+        (signal.SIGTERM, False, 0),  # a service manager's stop: nco alone is told, it must stop osrm-routed
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_nco_osrm_serve_runs_in_the_foreground_until_ctrl_c_or_sigterm(graph, signum, whole_group, expected_code):
     port = osrm_engine.free_port()
+
+    def default_signals():  # even if this run ignores Ctrl-C or SIGTERM (osrm-routed would inherit that)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "nco.cli", "osrm", "serve", "--graph", str(graph), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -146,22 +184,34 @@ def test_nco_osrm_serve_runs_in_the_foreground_until_ctrl_c(graph):
         text=True,
         cwd=ROOT,
         start_new_session=True,  # its own process group, as a terminal would have it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # even if this run ignores Ctrl-C
+        preexec_fn=default_signals,
     )
     try:
-        line = proc.stdout.readline()  # printed once the server answers
-        assert line.startswith("serving") and f"127.0.0.1:{port}" in line, line
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/nearest/v1/driving/7.4246,43.7384", timeout=5) as r:
+        line = proc.stdout.readline()  # printed once the server answers (or "" if nco gave up)
+        assert line.startswith("serving") and f"127.0.0.1:{port}" in line, line + proc.stderr.read()[-500:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/nearest/v1/driving/7.4246,43.7384", timeout=30) as r:
             assert json.loads(r.read())["code"] == "Ok"
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches nco and osrm-routed alike
-        out, err = proc.communicate(timeout=10)
-        assert proc.returncode == 0, err[-500:]
-        assert out.strip() == "stopped"
+        children = _children(proc.pid)
+        assert len(children) == 1, children
+        (routed, started), *_ = children.items()
+        assert "osrm-routed" in Path(f"/proc/{routed}/cmdline").read_bytes().decode(errors="replace")
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            os.kill(proc.pid, signum)
+        code = proc.wait(timeout=60)  # not communicate(): an orphaned osrm-routed would hold the pipes open
+        assert not _running(routed, started), f"osrm-routed outlived nco osrm serve (exit {code})"
         assert osrm_engine.port_is_free(port)
+        out, err = proc.communicate(timeout=60)
+        assert code == expected_code, err[-500:]
+        assert out.strip().splitlines()[-1] == "stopped", out
+        assert not any(e.startswith("error:") for e in err.splitlines()) and "Traceback" not in err, err[-500:]
     finally:
-        if proc.poll() is None:
+        try:  # nco and anything it left behind in its process group
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 # ---------------------------------------------------------------- the table client
@@ -212,6 +262,7 @@ def test_blocks_cover_every_pair_once_within_the_limit():
         assert (seen == 1).all()
 
 
+@pytest.mark.slow
 def test_server_down_is_one_line_error(tmp_path, capsys, dataset):
     url = f"http://127.0.0.1:{osrm_engine.free_port()}"  # nothing listens there
     with pytest.raises(OsrmError) as err:
@@ -276,6 +327,7 @@ def test_disk_cache_answers_without_the_server(graph, dataset, private_cache):
 
 
 # ---------------------------------------------------------------- lon/lat instances
+@pytest.mark.slow
 def test_lonlat_json_without_matrices_needs_a_source_then_solves(tmp_path, capsys, dataset):
     path = tmp_path / "monaco-small.json"
     path.write_text(json.dumps(lonlat_doc(dataset.lonlat[dataset.indices("test")[:21]])))
@@ -293,6 +345,7 @@ def test_lonlat_json_without_matrices_needs_a_source_then_solves(tmp_path, capsy
     assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_solve_with_osrm_url_costs_the_road_matrix(tmp_path, capsys, server, dataset):
     points = dataset.lonlat[dataset.indices("test")[:31]]
     path, out_json = tmp_path / "monaco-30.json", tmp_path / "solution.json"
@@ -356,6 +409,7 @@ def test_shipped_monaco_dataset_splits_and_samples(dataset):
         sample_instance(dataset, 200, "test")
 
 
+@pytest.mark.slow
 def test_shipped_monaco_city_solves_with_pyvrp(capsys, dataset):
     inst = load_instance(MONACO_CITY)  # matrices are in the file: no server, no flag
     assert inst.num_clients == 100 and inst.coord_system == "lonlat" and inst.ids[1] == "M001"
@@ -452,6 +506,7 @@ def test_unreachable_pairs_are_refused_by_default_in_one_line(capsys, pocket_ser
     assert "17 pairs in all" in err and "--unreachable drop" in err and "--unreachable report" in err
 
 
+@pytest.mark.slow
 def test_drop_solves_the_clients_reachable_both_ways_and_names_the_others(tmp_path, capsys, pocket_server, pocket_file):
     out_json = tmp_path / "solution.json"
     code, out, err = run_cli(
@@ -540,6 +595,12 @@ def test_report_lists_who_cannot_reach_whom_and_exits_1(tmp_path, capsys, pocket
     with pytest.raises(UnreachablePairs) as found:  # the loader's answer in report mode: the table itself
         load_instance(pocket_file, osrm_url=pocket_server, unreachable="report")
     assert found.value.dropped == ["C05", "C06", "C07"] and np.isinf(found.value.road.distance[5, 0])
+    # nco check reports the same table (the plan is not read: it need not exist)
+    code, check_out, err = run_cli(
+        capsys, "check", "--instance", pocket_file, "--solution", tmp_path / "none.json", "--osrm-url",
+        pocket_server, "--unreachable", "report",
+    )  # fmt: skip
+    assert (code, check_out, err) == (1, out, "")
 
 
 def test_report_on_a_reachable_instance_exits_0(tmp_path, capsys, pocket_server):

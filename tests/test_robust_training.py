@@ -32,6 +32,7 @@ def test_torch_lateness_matches_the_evaluator():
         assert sampled == pytest.approx(report.expected_lateness, rel=0.15, abs=0.3)
 
 
+@pytest.mark.slow
 def test_training_on_sampled_travel_times_lowers_cost_plus_lateness(tmp_path):
     from envs.rl_env import CVRPEnv
     from nco.training import TrainConfig, train

@@ -186,6 +186,7 @@ def test_fitting_counts_is_the_cheapest_assignment(cost, limit):
         assert c[np.arange(len(c)), got].sum() == pytest.approx(best)
 
 
+@pytest.mark.slow
 def test_cvrp100_far_better_than_one_route_per_client_and_near_ortools():
     from baselines import ortools_solver
 

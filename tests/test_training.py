@@ -35,6 +35,7 @@ def greedy_cost(policy, data) -> float:
     return dyn.tour_cost(data["dist"], out.actions).min(-1).values.mean().item()
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_cost_and_resumes(tmp_path):
     from nco.training import TrainConfig, train
 
@@ -57,6 +58,7 @@ def test_short_training_lowers_the_cost_and_resumes(tmp_path):
     assert json.loads((tmp_path / "run" / "last.json").read_text())["epochs_done"] == 4
 
 
+@pytest.mark.slow
 def test_matrix_policy_learns_on_asymmetric_matrices(tmp_path):
     from envs.batch_sampling import asymmetric_batch
     from nco.training import TrainConfig, train
@@ -84,6 +86,7 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     torch.load(path, weights_only=True)  # plain tensors only
 
 
+@pytest.mark.slow
 def test_shipped_checkpoint_loads_and_beats_an_untrained_policy():
     policy, info = load_checkpoint(DEFAULT_CHECKPOINT)
     assert info["variant"] == "cvrp" and info["trained_on"]["num_clients"] in (50, 100)
@@ -94,6 +97,7 @@ def test_shipped_checkpoint_loads_and_beats_an_untrained_policy():
 
 
 @pytest.mark.parametrize("budget", [1.0])
+@pytest.mark.slow
 def test_shipped_checkpoint_is_close_to_ortools(budget):
     """Multi-start + augmentation within 10% of OR-Tools' guided local search at 1 s per instance."""
     from baselines import ortools_solver
@@ -108,6 +112,7 @@ def test_shipped_checkpoint_is_close_to_ortools(budget):
     assert np.mean(gaps) < 0.10, gaps
 
 
+@pytest.mark.slow
 def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads():
     """The road policy, on 100-client instances from Monaco locations its training never saw."""
     from envs.city_dataset import load_city_dataset, sample_instance
@@ -122,6 +127,7 @@ def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads
     assert greedy_cost(matrix, data) < 0.95 * greedy_cost(planar, data)
 
 
+@pytest.mark.slow
 def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_otherwise(tmp_path, capsys):
     from nco.cli import main
 

@@ -103,6 +103,7 @@ def test_moe_layer_routes_each_node_to_its_top_k_experts():
         MoEFeedForward(8, 16, experts=2, top_k=3)
 
 
+@pytest.mark.slow
 def test_mixed_variant_training_lowers_the_cost_on_every_variant(tmp_path):
     """A short mixed-batch run (per-variant reward normalisation) improves greedy cost on each variant."""
     from nco.training import TrainConfig, train
@@ -141,6 +142,7 @@ def test_unservable_client_is_refused_in_one_line():
 
 
 @pytest.mark.skipif(not VARIANTS_CHECKPOINT.exists(), reason="variants100 not shipped yet")
+@pytest.mark.slow
 def test_shipped_variants_checkpoint_is_feasible_on_every_variant_and_beats_the_cvrp_policy():
     """nco picks variants100 for attribute instances; its routes pass the checker on all 24 variants, and on
     time windows it beats the CVRP policy decoding under the same masks."""
