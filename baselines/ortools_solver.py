@@ -43,6 +43,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
+from envs import interrupt
 from envs.errors import NoSolutionFound, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.solution import Route, Solution
@@ -95,6 +96,9 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
             trace.append((time.perf_counter() - t0, value))
 
     routing.AddAtSolutionCallback(record)
+    if interrupt.active():  # Ctrl-C/SIGTERM end the search with its best (the C++ loop runs no Python otherwise)
+        stop_limit = routing.solver().CustomLimit(lambda: interrupt.requested() is not None)
+        routing.AddSearchMonitor(stop_limit)
 
     warm = "none"
     start = None

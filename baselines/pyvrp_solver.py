@@ -49,6 +49,7 @@ from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, compute_neighbours
 
 from baselines.scaling import MODELLED_FEATURES, IntegerData, has_preferences, integerize
+from envs import interrupt
 from envs.errors import NoSolutionFound, UnsupportedFeatureError
 from envs.instance import Instance, require_features
 from envs.savings import savings
@@ -167,14 +168,14 @@ class _RecordingStop:
         self.recent: list[float] = []  # the last iterations' durations
 
     def expired(self, next_step: float = 0.0) -> bool:
-        return self.clock() - self.started + next_step >= self.seconds
+        return self.clock() - self.started + next_step >= self.seconds or interrupt.requested() is not None
 
     def __call__(self, best_cost: float) -> bool:
         now = self.clock()
         elapsed, self.recent, self.last = now - self.started, [*self.recent[-4:], now - self.last], now
         if not self.trace or best_cost < self.trace[-1][1]:
             self.trace.append((elapsed, best_cost))
-        return elapsed + max(self.recent) >= self.seconds
+        return elapsed + max(self.recent) >= self.seconds or interrupt.requested() is not None  # Ctrl-C: the best
 
 
 def run_genetic(

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from envs import cvrp_dynamics as dyn
+from envs import interrupt
 from envs.tensors import MEAN_UNIT_DISTANCE  # training data have mean matrix entries of this size
 
 # Attribute groups a policy can read (Instance.features() names; service times go with time windows).
@@ -222,7 +223,8 @@ class AttentionPolicy(nn.Module):
         x = torch.stack([feats[c] for c in self.columns["embed_client"]], dim=-1)
         h = torch.cat([depot, self.embed_client(x)], dim=1)
         for k, layer in enumerate(self.layers):
-            if deadline is not None and time.perf_counter() > deadline:  # a layer is the longest step on big inputs
+            # a layer is the longest step on big inputs; Ctrl-C within a budget ends it as the deadline would
+            if deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
                 raise OutOfTime(f"encoding stopped after {k} of {len(self.layers)} layers")
             h = layer(h, bias)
         return h
@@ -289,7 +291,7 @@ class AttentionPolicy(nn.Module):
         for _ in range(limit):
             if dyn.done(state).all():
                 break
-            if deadline is not None and time.perf_counter() > deadline:
+            if deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
                 raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
             mask = dyn.action_mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))

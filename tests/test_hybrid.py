@@ -181,7 +181,18 @@ def test_a_policy_past_its_deadline_stops_and_the_search_starts_from_savings(mon
     inst = uniform_instance(300, 3)
     sol = hybrid.solve(inst, 0.5)
     note = sol.meta["note"]
-    assert "policy not used: its greedy rollout did not finish" in note and "savings construction" in note
+    assert "policy not used: no time left for its greedy rollout" in note and "savings construction" in note
     report = check(inst, sol)
     assert report.feasible and sol.meta["seeded_by"] == {"savings": 1} and sol.meta["checkpoint"] is None
     assert report.num_routes < inst.num_clients / 4  # a construction, not one route per client
+
+
+def test_a_greedy_rollout_cut_by_its_deadline_leaves_the_savings_plan(monkeypatch):
+    def too_slow(*args, **kwargs):
+        raise OutOfTime("decoding stopped after 3 of 300+ steps")
+
+    monkeypatch.setattr(hybrid.neural_solver, "solve", too_slow)
+    inst = uniform_instance(300, 3)
+    sol = hybrid.solve(inst, 0.5)
+    assert "policy not used: its greedy rollout did not finish" in sol.meta["note"]
+    assert sol.meta["seeded_by"] == {"savings": 1} and check(inst, sol).feasible
