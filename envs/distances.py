@@ -16,12 +16,23 @@ def euclidean(coords: np.ndarray, rounding: Rounding = "exact") -> np.ndarray:
     `dimacs` truncates to one decimal, as the DIMACS challenge did for Solomon.
     """
     c = np.asarray(coords, dtype=np.float64)
-    d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
-    if rounding == "round":
-        return np.round(d)
-    if rounding == "dimacs":
-        return np.floor(d * 10.0) / 10.0
+    n = len(c)
+    d = np.empty((n, n))
+    x, y = c[:, 0], c[:, 1]
+    step = max(1, BLOCK_ENTRIES // max(n, 1))  # rows per block: the temporaries stay small at 10,000 points
+    for lo in range(0, n, step):
+        dx, dy = x[lo : lo + step, None] - x, y[lo : lo + step, None] - y
+        block = d[lo : lo + step]
+        np.sqrt(dx * dx + dy * dy, out=block)  # the same arithmetic, bit for bit, as the whole-matrix formula
+        if rounding == "round":
+            np.round(block, out=block)
+        elif rounding == "dimacs":
+            np.floor(block * 10.0, out=block)
+            block /= 10.0
     return d
+
+
+BLOCK_ENTRIES = 1 << 21  # entries per block of rows (16 MiB of float64)
 
 
 def haversine(lonlat: np.ndarray) -> np.ndarray:
