@@ -18,7 +18,11 @@ READERS = {".json": load_instance_json, ".vrp": load_vrplib, ".txt": load_vrplib
 
 
 def load_instance(
-    path: str | Path, osrm_url: str | None = None, haversine: bool = False, unreachable: str = "refuse"
+    path: str | Path,
+    osrm_url: str | None = None,
+    haversine: bool = False,
+    unreachable: str = "refuse",
+    osrm_timeout: float | None = None,
 ) -> Instance:
     """Read an instance: `.json` (city.json format), `.vrp` (VRPLIB) or `.txt` (Solomon or VRPLIB).
 
@@ -26,7 +30,8 @@ def load_instance(
     that OSRM server) or `haversine=True` (straight lines); otherwise it is
     refused. Both are ignored by files that carry their own distances.
     `unreachable` ("refuse", "drop" or "report") says what becomes of pairs
-    without a road route (see envs.json_format.instance_from_dict).
+    without a road route (see envs.json_format.instance_from_dict). `osrm_timeout` bounds each
+    request to the OSRM server, in seconds (default 60; see envs.osrm_client.road_matrices).
     """
     path = Path(path)
     if not path.exists():
@@ -41,7 +46,10 @@ def load_instance(
         )
     try:
         if reader is load_instance_json:
-            return load_instance_json(path, osrm_url=osrm_url, haversine=haversine, unreachable=unreachable)
+            from envs.osrm_client import request_timeout  # json_format calls road_matrices without a timeout
+
+            with request_timeout(osrm_timeout):
+                return load_instance_json(path, osrm_url=osrm_url, haversine=haversine, unreachable=unreachable)
         if unreachable == "report":  # VRPLIB files carry their own distances: no road routes to report on
             raise InstanceError(f"{path.name}: --unreachable report checks the road routes of lon/lat JSON files only")
         return reader(path)

@@ -39,13 +39,24 @@ behind a URL changes (rebuilt from a newer extract, other profile), pass its
 `graph_id` (`nco.osrm_engine.graph_fingerprint(FILE.osrm)`, printed by
 `nco osrm build` and `nco osrm serve`) or delete the cache folder. A cached
 answer needs no server and is checked exactly like a fresh one.
+
+A server that misbehaves fails the call in one line, never a hang or a parser's traceback:
+each request has one deadline (`timeout`, 60 s by default, `--osrm-timeout`) from connect to
+last byte, its body is capped by what a table of its size can hold, and every answer is checked
+for OSRM's shape (code "Ok", the requested tables at the requested shape, numbers or null,
+waypoints) before it is used.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import hashlib
+import http.client
+import io
 import json
+import math
 import os
 import time
 import urllib.error
@@ -61,6 +72,14 @@ from envs.errors import InstanceError, OsrmError
 from envs.instance import Instance
 
 DEFAULT_MAX_SNAP_M = 500.0
+DEFAULT_TIMEOUT_S = 60.0  # per request, connect to last byte (--osrm-timeout)
+_timeout_var: contextvars.ContextVar[float | None] = contextvars.ContextVar("osrm_timeout", default=None)
+# Body caps: a table answer is two r x c tables of numbers ("12345.6," is 8 bytes; 20 each leaves room)
+# plus r + c waypoints (a ~100-character hint, a street name, a location); anything much bigger is not a table.
+_BYTES_PER_ENTRY = 40  # a distance and a duration
+_BYTES_PER_WAYPOINT = 2048
+_BYTES_SLACK = 1 << 20  # the rest of a table answer; the whole cap of route and nearest answers
+_ERROR_BODY_BYTES = 1 << 16  # what is read of an HTTP error's body, for its message
 _TABLE_SIZES = (1000, 500, 250, 100, 50, 25, 10, 5, 2, 1)  # tried in turn when a server says "TooBig"
 _learned_table_size: dict[str, int] = {}  # URL -> table size to start from, once that server refused a bigger one
 _CACHE_VERSION = "nco-osrm-table-v1"
@@ -137,7 +156,7 @@ def road_matrices(
     max_snap_m: float | None = DEFAULT_MAX_SNAP_M,
     on_unreachable: Literal["error", "report"] = "error",
     max_table_size: int | None = None,
-    timeout: float = 60.0,
+    timeout: float | None = None,
     retries: int = 2,
     backoff: float = 0.5,
     cache: bool = True,
@@ -148,6 +167,7 @@ def road_matrices(
 
     `ids` name the locations in errors and reports (default 0..n-1). See the
     module docstring for snapping, unreachable pairs, chunking and the cache.
+    `timeout` bounds each HTTP request as a whole (default: `request_timeout`'s, else 60 s).
     Raises OsrmError (an NcoError) with a one-line message.
     """
     started = time.perf_counter()
@@ -156,6 +176,8 @@ def road_matrices(
     ids = list(range(n)) if ids is None else list(ids)
     if len(ids) != n:
         raise ValueError(f"{len(ids)} ids for {n} locations")
+    if timeout is None:
+        timeout = _timeout_var.get() or DEFAULT_TIMEOUT_S
     server = _Server(url, timeout=timeout, retries=retries, backoff=backoff)
     path = _cache_path(coords, server.url, profile, graph_id, cache_dir) if cache else None
     raw = _read_cache(path) if path is not None else None
@@ -195,10 +217,22 @@ def nearest(coords_lonlat, url: str, *, profile: str = "driving", timeout: float
     dist = np.empty(len(coords))
     for k, (lon, lat) in enumerate(coords):
         answer = server.request(f"/nearest/v1/{profile}/{lon:.7f},{lat:.7f}?number=1", what="nearest")
-        wp = answer["waypoints"][0]
-        snapped[k] = wp["location"]
-        dist[k] = wp["distance"]
+        (dist[k], snapped[k]), *_ = _waypoints(answer, "waypoints", 1, server.url)
     return snapped, dist
+
+
+@contextlib.contextmanager
+def request_timeout(seconds: float | None):
+    """Within it, `road_matrices` calls that pass no `timeout` use `seconds` (None: the default).
+
+    For callers that reach the client through code that does not pass a timeout on
+    (envs.loaders.load_instance -> envs.json_format -> road_matrices).
+    """
+    token = _timeout_var.set(seconds)
+    try:
+        yield
+    finally:
+        _timeout_var.reset(token)
 
 
 def default_cache_dir() -> Path:
@@ -215,29 +249,113 @@ class _ServerSaid(Exception):
         super().__init__(f"{code}: {message}")
         self.code, self.message = code, message
 
+    def line(self, url: str, what: str) -> str:
+        return f"OSRM server at {url} answered code {self.code!r} to the {what} request: {self.message}"
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reads, each allowed only the time left before the request's deadline.
+
+    A socket timeout bounds one read, not the answer: a server trickling a byte every
+    0.2 s would never trip it. Setting the timeout to the time left before every read
+    bounds the whole answer, status line and headers included.
+    """
+
+    def __init__(self, sock, deadline: float):
+        self._sock, self._raw, self._deadline = sock, sock.makefile("rb", buffering=0), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buf)
+
+    def close(self) -> None:
+        self._raw.close()  # releases the socket, as the reader of socket.makefile does
+        super().close()
+
+
+class _DeadlineSocket:
+    """The connection's socket as http.client sees it: its answers are read through a _DeadlineReader."""
+
+    def __init__(self, sock, deadline: float):
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _DeadlineConnection:
+    """Mixin: the deadline starts at connect (which urllib bounds by the same timeout) and covers the answer."""
+
+    def connect(self):
+        deadline = time.monotonic() + self.timeout
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, deadline)
+
+
+class _HTTPConnection(_DeadlineConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
+_opener = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)  # urllib's proxies and redirects, our sockets
+
 
 class _Server:
     def __init__(self, url: str, *, timeout: float, retries: int, backoff: float):
         url = str(url).strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise OsrmError(f"OSRM URL must start with http:// or https://, got {url!r}")
-        self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
+        if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+            raise OsrmError(f"OSRM timeout must be a positive number of seconds, got {timeout!r}")
+        self.url, self.timeout, self.retries, self.backoff = url, float(timeout), retries, backoff
         self.requests = 0
 
-    def request(self, path: str, body: dict | None = None, what: str = "table", raw_errors: bool = False) -> dict:
-        """GET (or POST a JSON body) with retries and exponential backoff; returns OSRM's JSON answer.
+    def request(
+        self,
+        path: str,
+        body: dict | None = None,
+        what: str = "table",
+        raw_errors: bool = False,
+        max_bytes: int = _BYTES_SLACK,
+        sized: str | None = None,
+    ) -> dict:
+        """GET (or POST a JSON body) with retries and exponential backoff; returns OSRM's JSON answer (a dict).
 
         An error answer from OSRM (TooBig, NoSegment, ...) is not retried: it raises OsrmError,
-        or _ServerSaid with `raw_errors` so that the caller can react to its code.
+        or _ServerSaid with `raw_errors` so that the caller can react to its code. Nor are a missed
+        deadline, a body over `max_bytes` (`sized` says for what, "a table of 5 locations"), a body
+        that is not a JSON object or an HTTP 4xx: only connection failures and HTTP 5xx are.
         """
         try:
-            return self._request(path, body, what)
+            return self._request(path, body, what, max_bytes, sized or f"a {what} request")
         except _ServerSaid as said:
             if raw_errors:
                 raise
-            raise OsrmError(f"OSRM server at {self.url} refused the {what} request: {said}") from None
+            raise OsrmError(said.line(self.url, what)) from None
 
-    def _request(self, path: str, body: dict | None, what: str) -> dict:
+    def _request(self, path: str, body: dict | None, what: str, max_bytes: int, sized: str) -> dict:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
@@ -249,42 +367,153 @@ class _Server:
             req = urllib.request.Request(self.url + path, data=data, headers=headers)
             self.requests += 1
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    answer = json.loads(resp.read())
-            except urllib.error.HTTPError as err:
-                said = _error_body(err)
-                if said is not None and err.code < 500:
-                    raise said from None
-                if err.code < 500:
-                    raise OsrmError(
-                        f"{self.url} answered HTTP {err.code} {err.reason} to a {what} request: is it an OSRM server?"
-                    ) from None
-                problem = f"HTTP {err.code} {err.reason}" + (f" ({said})" if said else "")
+                status, reason, text = self._exchange(req, max_bytes)
+            except TimeoutError:  # not retried: the deadline is what the user will wait, not per attempt
+                raise OsrmError(
+                    f"OSRM server at {self.url} did not answer within {self.timeout:g} s (--osrm-timeout)"
+                ) from None
+            except (OSError, http.client.HTTPException) as err:  # refused, reset, closed mid-answer: retried
+                broken = not isinstance(err, OSError)  # http.client's: a bad status line, a cut-off body
+                problem = f"sent a broken HTTP answer ({type(err).__name__})" if broken else f"is not reachable: {err}"
                 continue
-            except urllib.error.URLError as err:
-                problem = str(err.reason)
+            if text is None:
+                raise OsrmError(f"OSRM answer larger than {max_bytes / 1e6:.0f} MB for {sized}: not an OSRM {what}")
+            said = _error_body(text)
+            if status >= 500:
+                problem = f"answered HTTP {status} {reason} to the {what} request: {said or _excerpt(text)}"
                 continue
-            except (TimeoutError, ConnectionError) as err:
-                problem = f"no answer within {self.timeout:g} s" if isinstance(err, TimeoutError) else str(err)
-                continue
-            except (OSError, ValueError) as err:  # ValueError: not JSON; OSError: e.g. http.client errors
-                problem = f"{type(err).__name__}: {err}"
-                continue
-            if answer.get("code", "Ok") != "Ok":
-                raise _ServerSaid(str(answer.get("code")), str(answer.get("message", "")))
+            if status >= 300:
+                if said is not None:
+                    raise said
+                raise OsrmError(
+                    f"{self.url} answered HTTP {status} {reason} to a {what} request ({_excerpt(text)}):"
+                    " is it an OSRM server?"
+                )
+            answer = _json_object(text, self.url)
+            if answer.get("code") != "Ok":
+                if "code" not in answer:
+                    raise OsrmError(f"OSRM answer from {self.url} has no 'code': not an OSRM answer")
+                raise _ServerSaid(str(answer["code"]), str(answer.get("message", "")))
             return answer
         raise OsrmError(
-            f"OSRM server at {self.url} is not reachable: {' '.join(problem.split())}"
+            f"OSRM server at {self.url} {' '.join(problem.split())}"
             f" (after {self.retries + 1} attempts at its {what} service)"
         )
 
+    def _exchange(self, req, max_bytes: int) -> tuple[int, str, bytes | None]:
+        """One request under one deadline: (status, reason, body); body None when over max_bytes."""
+        try:
+            resp = _opener.open(req, timeout=self.timeout)
+        except urllib.error.HTTPError as err:  # an answer all the same: its status and the start of its body
+            try:
+                return err.code, str(err.reason), err.read(_ERROR_BODY_BYTES)
+            finally:
+                err.close()
+        except urllib.error.URLError as err:  # urllib wraps connect errors, a connect timeout included
+            raise (err.reason if isinstance(err.reason, OSError) else err) from None
+        with resp:
+            return resp.status, str(resp.reason), _read_capped(resp, max_bytes)
 
-def _error_body(err: urllib.error.HTTPError) -> _ServerSaid | None:
+
+def _read_capped(resp, cap: int) -> bytes | None:
+    """The body, or None once it passes `cap` bytes: read in pieces, so an endless body costs at most the cap."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > cap:
+        return None
+    chunks, size = [], 0
+    while chunk := resp.read(1 << 16):
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _excerpt(text: bytes, n: int = 40) -> str:
+    """The start of a body, on one line, quoted: for messages about answers that are not OSRM's."""
+    if not text.strip():
+        return "an empty body"
+    line = " ".join(text[: 4 * n].decode("utf-8", "replace").split())
+    return repr(line[:n] + "...") if len(line) > n else repr(line)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python's json would read NaN and Infinity; OSRM never sends them
+
+
+def _json_object(text: bytes, url: str) -> dict:
     try:
-        doc = json.loads(err.read())
+        answer = json.loads(text, parse_constant=_no_constant)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        raise OsrmError(f"OSRM answer from {url} is not JSON (starts with {_excerpt(text)})") from None
+    if not isinstance(answer, dict):
+        raise OsrmError(f"OSRM answer from {url} is a JSON {type(answer).__name__}, not an object: not an OSRM answer")
+    return answer
+
+
+def _error_body(text: bytes) -> _ServerSaid | None:
+    try:
+        doc = json.loads(text)
         return _ServerSaid(str(doc["code"]), str(doc.get("message", "")))
     except Exception:  # noqa: BLE001 - any unreadable body means "not an OSRM error answer"
         return None
+
+
+# ---------------------------------------------------------------- answers' shape
+_NOT_FOUND = object()
+
+
+def _number(value) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):  # bool, str, 1e999 are not OSRM numbers
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _table(answer: dict, key: str, rows: int, cols: int, url: str) -> np.ndarray:
+    """answer[key] as a rows x cols array (NaN for null), or a one-line OsrmError saying what is wrong with it."""
+    if key not in answer:
+        raise OsrmError(
+            f"OSRM answer from {url} has no {key!r} (the request asks for distances and durations in its JSON"
+            " body's annotations, which osrm-routed reads since v26: is the server older, or not OSRM?)"
+        )
+    table = answer[key]
+    if not isinstance(table, list) or not all(isinstance(row, list) for row in table):
+        raise OsrmError(f"OSRM table {key!r} from {url} is not a list of rows")
+    if len(table) != rows or any(len(row) != cols for row in table):
+        widths = sorted({len(row) for row in table})
+        width = "0" if not widths else str(widths[0]) if len(widths) == 1 else f"({widths[0]}..{widths[-1]})"
+        raise OsrmError(f"OSRM table {key!r} from {url} is {len(table)}x{width}, expected {rows}x{cols}")
+    bad = next((v for row in table for v in row if v is not None and type(v) not in (int, float)), _NOT_FOUND)
+    if bad is not _NOT_FOUND:
+        raise OsrmError(f"OSRM table {key!r} from {url} holds {bad!r}: expected numbers or null")
+    values = np.array(table, dtype=np.float64).reshape(rows, cols)  # null -> NaN (no route)
+    if np.isinf(values).any():
+        raise OsrmError(f"OSRM table {key!r} from {url} holds a number too large for a float")
+    return values
+
+
+def _waypoints(answer: dict, key: str, count: int, url: str) -> list[tuple[float, list[float]]]:
+    """(snap distance m, [lon, lat]) of each of answer[key]'s `count` waypoints, checked."""
+    wps = answer.get(key)
+    if not isinstance(wps, list) or len(wps) != count:
+        got = len(wps) if isinstance(wps, list) else "no list of"
+        raise OsrmError(f"OSRM answer from {url} has {got} {key!r} waypoints, expected {count}")
+    try:
+        out = [(_number(wp.get("distance", 0.0)), [_number(v) for v in wp["location"]]) for wp in wps]
+    except (AttributeError, KeyError, TypeError):
+        out = []
+    if len(out) != count or any(len(loc) != 2 for _, loc in out):
+        raise OsrmError(f"OSRM answer from {url}: {key!r} are not waypoints with a distance and a [lon, lat] location")
+    return out
+
+
+def _route(answer: dict, url: str) -> dict:
+    """The first route's distance and duration, checked."""
+    routes = answer.get("routes")
+    try:
+        return {key: _number(routes[0][key]) for key in ("distance", "duration")}
+    except (IndexError, KeyError, TypeError):
+        raise OsrmError(f"OSRM answer from {url} has no route with a distance and a duration") from None
 
 
 # ---------------------------------------------------------------- the table
@@ -322,14 +551,18 @@ def _fetch_blocks(server: _Server, coords: np.ndarray, profile: str, limit: int)
             "destinations": [pos[j] for j in dst],
             "annotations": ["distance", "duration"],
         }
-        answer = server.request(f"/table/v1/{profile}", body, raw_errors=True)
+        r, c = len(src), len(dst)
+        cap = _BYTES_SLACK + _BYTES_PER_ENTRY * r * c + _BYTES_PER_WAYPOINT * (r + c)
+        answer = server.request(
+            f"/table/v1/{profile}", body, raw_errors=True, max_bytes=cap, sized=f"a table of {len(nodes)} locations"
+        )
         s, d = np.array(src), np.array(dst)
-        distance[np.ix_(s, d)] = np.array(answer["distances"], dtype=np.float64)
-        duration[np.ix_(s, d)] = np.array(answer["durations"], dtype=np.float64)
-        for idx, waypoints in ((src, answer["sources"]), (dst, answer["destinations"])):
-            for i, wp in zip(idx, waypoints):
-                snap_m[i] = wp.get("distance", 0.0)
-                snapped[i] = wp["location"]
+        distance[np.ix_(s, d)] = _table(answer, "distances", r, c, server.url)
+        duration[np.ix_(s, d)] = _table(answer, "durations", r, c, server.url)
+        for idx, key in ((src, "sources"), (dst, "destinations")):
+            for i, (snap, location) in zip(idx, _waypoints(answer, key, len(idx), server.url)):
+                snap_m[i] = snap
+                snapped[i] = location
         data_version = answer.get("data_version", data_version)
     return {
         "distance": distance,
@@ -358,10 +591,10 @@ def _repair_negative(server: _Server, coords: np.ndarray, profile: str, raw: dic
                 what="route",
                 raw_errors=True,
             )
-            route = answer["routes"][0]
+            route = _route(answer, server.url)
         except _ServerSaid as said:
             if said.code != "NoRoute":
-                raise OsrmError(f"OSRM server at {server.url} refused the route request: {said}") from None
+                raise OsrmError(said.line(server.url, "route")) from None
             route = {"distance": np.nan, "duration": np.nan}  # the table's number was garbage: unreachable
         if route["distance"] < 0 or route["duration"] < 0:
             raise OsrmError(
@@ -396,7 +629,7 @@ def _table_error(url: str, said: _ServerSaid) -> OsrmError:
         return OsrmError(f"OSRM server at {url} could not snap a location to any road ({said.message})")
     if said.code == "TooBig":
         return OsrmError(f"OSRM server at {url} refuses even a 1x1 table ({said.message})")
-    return OsrmError(f"OSRM server at {url} refused the table request: {said}")
+    return OsrmError(said.line(url, "table"))
 
 
 def _checked(raw: dict, ids: list, url: str, max_snap_m: float | None, on_unreachable: str) -> RoadMatrices:
