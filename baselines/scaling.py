@@ -40,6 +40,23 @@ still not whole are rounded to the nearest unit.
 
 The solvers' objective in these units converts back with `to_cost`; the
 checker, not this value, is the authority on a solution's cost.
+
+What the integer model holds: every number of an Instance is at most
+envs.instance.MAX_MAGNITUDE (1e15), and a scale only grows values below about
+1e5-1e7 (see `choose_scale`), so each scaled value fits int64. Both solvers
+also add values up along routes (OR-Tools' cumuls and objective, PyVRP's
+int64 distances, durations, loads and costs, and its penalised costs, which
+multiply excesses by penalties), so `integerize` refuses, with an
+InstanceError naming the largest value involved, an instance where a route
+total could pass MAX_TOTAL = 2**53 (~9.0e15) in scaled units: the
+horizons (every node's longest leg, every service, the latest opening), all
+loads together, and the objective of a plan (2n arcs at the dearest unit
+cost and longest leg, every vehicle's fixed cost, every surcharge). 2**53
+keeps integer objectives exact as floats (`to_cost`) and leaves a factor
+2**10 below int64's 2**63 for the solvers' own arithmetic on them; an
+instance of up to ~9000 nodes whose entries are all at MAX_MAGNITUDE is
+inside it. Fleet counts beyond n and capacities beyond all the load
+together change nothing and are clipped to those.
 """
 
 from __future__ import annotations
@@ -49,11 +66,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.errors import InstanceError
 from envs.instance import Instance
 
 _TOL = 1e-6  # slack, in scaled units, before rounding up or down
 _MAX_DIGITS = 9  # never scale by more than 10**9
 _MAX_OBJECTIVE = 1e14  # the preference scale stops where a solution's objective could reach this
+MAX_TOTAL = 2**53  # the most a route total or objective may reach in scaled units (module doc)
 
 
 # What the integer model below represents, and so what both baselines honour.
@@ -146,9 +165,10 @@ def integerize(instance: Instance) -> IntegerData:
         dist[:, 0] = 0.0  # the return is free
     max_dist = np.array([v.max_distance for v in fleet], dtype=np.float64)
     ds = choose_scale(np.concatenate([dist[off], max_dist[np.isfinite(max_dist)]]))
+    _fits(dist.max(axis=1).sum() * ds, inst, "a route's distance", _largest(dist, "distance"), ds)
     distance = _up(dist * ds)
     distance_horizon = int(distance.max(axis=1).sum()) + 1
-    max_distance = [min(_down(m * ds), distance_horizon) if np.isfinite(m) else distance_horizon for m in max_dist]
+    max_distance = [_down(min(m * ds, distance_horizon)) if np.isfinite(m) else distance_horizon for m in max_dist]
 
     # Times, relative to the depot's opening.
     dur = np.where(off, inst.duration, 0.0)
@@ -159,6 +179,14 @@ def integerize(instance: Instance) -> IntegerData:
     tw = inst.time_windows - inst.time_windows[0, 0]
     max_dur = np.array([v.max_duration for v in fleet], dtype=np.float64)
     ts = choose_scale(np.concatenate([dur[off], svc, tw[np.isfinite(tw)], max_dur[np.isfinite(max_dur)]]))
+    late_open = float(np.max(tw[:, 0], initial=0.0))
+    _fits(
+        (late_open + svc.sum() + dur.max(axis=1).sum()) * ts,
+        inst,
+        "a route's time (latest opening, every service and every longest leg)",
+        _largest_time(inst, dur, svc, tw[:, 0]),
+        ts,
+    )
     duration = _up(dur * ts)
     service = _up(svc * ts)
     tw_early = np.maximum(_up(tw[:, 0] * ts), 0)
@@ -170,16 +198,23 @@ def integerize(instance: Instance) -> IntegerData:
         tw_late[0] = horizon  # no return, so no depot closing (as in the checker)
     tw_early = np.minimum(tw_early, tw_late)
     tw_early[0] = 0
-    max_duration = [min(_down(m * ts), horizon) if np.isfinite(m) else horizon for m in max_dur]
+    max_duration = [_down(min(m * ts, horizon)) if np.isfinite(m) else horizon for m in max_dur]
 
     # Loads.
     caps = np.array([v.capacity for v in fleet], dtype=np.float64)
     ls = choose_scale(np.concatenate([inst.demand, inst.backhaul]), target_digits=6)  # capacities round down exactly
+    loads = np.concatenate([inst.demand[1:], inst.backhaul[1:]])
+    k = int(np.argmax(loads))
+    field = "demand" if k < n1 - 1 else "pickup"
+    largest_load = f"{field} {loads[k]:g} of {inst._label(k % (n1 - 1) + 1)}"
+    _fits(loads.sum() * ls, inst, "all the load together", largest_load, ls)
     demand = _up(inst.demand * ls)
     demand[0] = 0
     pickup = _up(inst.backhaul * ls)
     pickup[0] = 0
-    capacity = [int(c) for c in _down(caps * ls)]
+    # A capacity beyond all the load together never binds: past MAX_TOTAL it is clipped there, so that it fits.
+    total_load = max(int(demand.sum()) + int(pickup.sum()), 1)
+    capacity = [int(c) for c in _down(np.where(caps * ls > MAX_TOTAL, total_load, caps * ls))]
 
     # Costs: objective = sum of fixed + unit * distance, all scaled by ds * cs.
     units = np.array([v.unit_cost for v in fleet], dtype=np.float64)
@@ -188,6 +223,16 @@ def integerize(instance: Instance) -> IntegerData:
     fixed_cost = [int(round(v.fixed_cost * ds * cs)) for v in fleet]
 
     n = inst.num_clients
+    counts = [min(int(v.count), n) if v.count is not None else n for v in fleet]  # more than n vehicles never serve
+    top_unit = int(np.argmax(units))
+    costs = f"unit_cost {units[top_unit]:g} of {fleet[top_unit].name or f'vehicle type {top_unit}'}"
+    top_fixed = int(np.argmax([v.fixed_cost for v in fleet]))
+    if fleet[top_fixed].fixed_cost * ds * cs > units[top_unit] * cs * float(distance.max()):
+        costs = f"fixed_cost {fleet[top_fixed].fixed_cost:g} of {fleet[top_fixed].name or f'vehicle type {top_fixed}'}"
+    objective = 2 * n * float(max(unit_cost)) * float(distance.max()) + sum(
+        float(f) * c for f, c in zip(fixed_cost, counts)
+    )
+    _fits(objective, inst, "a plan's cost", f"{costs}, {_largest(dist, 'distance')}", ds * cs)
     preference, offset = None, 0
     if has_preferences(inst):
         # q[k, j]: the weight times type k's preference for client j, in objective units before the extra scale.
@@ -202,6 +247,14 @@ def integerize(instance: Instance) -> IntegerData:
         ps = choose_scale(q[:, 1:], target_digits=6)
         while ps > 1 and most * ps > _MAX_OBJECTIVE:
             ps //= 10
+        _fits(
+            (objective + n * float(np.ptp(q[:, 1:]))) * ps,
+            inst,
+            "a plan's cost with preferences",
+            f"preference_weight {inst.preference_weight:g} times preferences up to "
+            f"{max(float(np.abs(v.preference).max()) for v in fleet if v.preference is not None):g}",
+            ds * cs * ps,
+        )
         cs *= ps
         unit_cost = [u * ps for u in unit_cost]
         fixed_cost = [f * ps for f in fixed_cost]
@@ -223,7 +276,7 @@ def integerize(instance: Instance) -> IntegerData:
         demand=demand,
         pickup=pickup,
         capacity=capacity,
-        count=[int(v.count) if v.count is not None else n for v in fleet],
+        count=counts,
         fixed_cost=fixed_cost,
         unit_cost=unit_cost,
         max_duration=max_duration,
@@ -240,6 +293,32 @@ def has_preferences(instance: Instance) -> bool:
     return instance.preference_weight > 0 and any(
         v.preference is not None and np.any(v.preference[1:] != 0) for v in instance.fleet
     )
+
+
+def _fits(total: float, inst: Instance, what: str, largest: str, scale: int) -> None:
+    """Refuse an instance whose scaled `total` (a bound on a route total) passes MAX_TOTAL."""
+    if not total <= MAX_TOTAL:
+        scaled = f" once scaled by {scale}" if scale != 1 else ""
+        raise InstanceError(
+            f"{inst.name}: too large for the integer solvers: {what} could reach {total:.3g}{scaled},"
+            f" beyond 2**53 ~ {MAX_TOTAL:.3g} (largest: {largest})"
+        )
+
+
+def _largest(m: np.ndarray, what: str) -> str:
+    i, j = np.unravel_index(int(np.argmax(m)), m.shape)
+    return f"{what} matrix entry [{i}][{j}] = {m[i, j]:g}"
+
+
+def _largest_time(inst: Instance, dur: np.ndarray, svc: np.ndarray, opening: np.ndarray) -> str:
+    top = max(float(dur.max()), float(svc.max()), float(opening.max()))
+    if top == float(opening.max()) and top > 0:
+        j = int(np.argmax(opening))
+        return f"time window of {inst._label(j)} opening {top:g} after the depot's"
+    if top == float(svc.max()) and top > 0:
+        j = int(np.argmax(svc))
+        return f"service time {svc[j]:g} of {inst._label(j)}"
+    return _largest(dur, "duration")
 
 
 def _whole(v: np.ndarray) -> bool:

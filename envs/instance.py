@@ -14,9 +14,14 @@ from typing import Literal
 import numpy as np
 
 from envs.errors import InstanceError
-from envs.travel_model import TravelModel
+from envs.travel_model import MAX_MAGNITUDE, TravelModel
 
 INF = float("inf")
+# MAX_MAGNITUDE (1e15, defined beside the travel model, whose parameters obey it too) bounds every number of
+# an instance: matrix entries, coordinates, loads, times, limits, costs, preferences. Whole numbers up to it are
+# exact in float64 (2**53 ~ 9.0e15), its square (a coordinate difference squared) and any route's sum stay far
+# from float64 overflow, the policy's float32 holds it (3.4e38), and the integer model of the baselines
+# (baselines/scaling.py) casts every such value to int64 without wrapping (it also bounds route totals there).
 
 # Names returned by Instance.features(); solvers declare which they honour.
 FEATURES = (
@@ -74,6 +79,18 @@ class Instance:
     dropped: tuple = ()  # ids of the source file's clients left out as unreachable by road (--unreachable drop)
 
     def __post_init__(self) -> None:
+        if self.coords is not None:  # first: distances computed from bad coordinates are infinite, not unreachable
+            self.coords = _floats(self.coords, f"{self.name}: coordinates")
+            if self.coords.ndim == 2 and not np.isfinite(self.coords).all():
+                bad = int(np.where(~np.isfinite(self.coords).all(axis=1))[0][0])
+                raise InstanceError(f"{self.name}: {self._label(bad)} has a NaN or infinite coordinate")
+            big = np.argwhere(np.abs(self.coords) > MAX_MAGNITUDE)
+            if self.coords.ndim == 2 and big.size:
+                i, k = (int(v) for v in big[0])
+                raise InstanceError(
+                    f"{self.name}: {self._label(i)} has coordinate {self.coords[i, k]:g};"
+                    f" coordinates must be at most {MAX_MAGNITUDE:g} in magnitude"
+                )
         self.distance = _matrix(self.distance, "distance")
         n1 = self.distance.shape[0]
         if n1 < 2:
@@ -87,14 +104,10 @@ class Instance:
                 f" but distance matrix is {n1}x{n1}"
             )
         if self.coords is not None:
-            self.coords = np.asarray(self.coords, dtype=np.float64)
             if self.coords.shape != (n1, 2):
                 raise InstanceError(
                     f"{self.name}: expected {n1} coordinate pairs, got shape {self.coords.shape}"
                 )
-            if not np.isfinite(self.coords).all():
-                bad = int(np.where(~np.isfinite(self.coords).all(axis=1))[0][0])
-                raise InstanceError(f"{self.name}: {self._label(bad)} has a NaN or infinite coordinate")
         self.demand = self._node_vector(self.demand, "demand")
         self.backhaul = self._node_vector(
             np.zeros(n1) if self.backhaul is None else self.backhaul, "backhaul"
@@ -104,11 +117,23 @@ class Instance:
         )
         if self.time_windows is None:
             self.time_windows = np.tile([0.0, INF], (n1, 1))
-        self.time_windows = np.asarray(self.time_windows, dtype=np.float64)
+        self.time_windows = _floats(self.time_windows, f"{self.name}: time windows")
         if self.time_windows.shape != (n1, 2):
             raise InstanceError(f"{self.name}: time windows must have shape ({n1}, 2)")
         if np.isnan(self.time_windows).any():
             raise InstanceError(f"{self.name}: a time window is NaN")
+        if not np.isfinite(self.time_windows[:, 0]).all():
+            bad = int(np.where(~np.isfinite(self.time_windows[:, 0]))[0][0])
+            opens = self.time_windows[bad, 0]
+            raise InstanceError(f"{self.name}: {self._label(bad)} has a time window that opens at {opens}")
+        big = np.argwhere(np.isfinite(self.time_windows) & (np.abs(self.time_windows) > MAX_MAGNITUDE))
+        if big.size:
+            i, k = (int(v) for v in big[0])
+            raise InstanceError(
+                f"{self.name}: {self._label(i)} has a time window that {('opens', 'closes')[k]} at"
+                f" {self.time_windows[i, k]:g}; times must be at most {MAX_MAGNITUDE:g}"
+                + (" (an open-ended window closes at null/inf)" if k else "")
+            )
         late = np.where(self.time_windows[:, 0] > self.time_windows[:, 1])[0]
         if late.size:
             raise InstanceError(f"{self.name}: {self._label(int(late[0]))} has a time window that closes before it opens")
@@ -123,8 +148,16 @@ class Instance:
             raise InstanceError(f"{self.name}: {len(self.ids)} ids for {n1} nodes")
         if len(set(map(str, self.ids))) != n1:
             raise InstanceError(f"{self.name}: node ids are not unique")
-        if not (np.isfinite(self.preference_weight) and self.preference_weight >= 0):
-            raise InstanceError(f"{self.name}: preference_weight must be finite and non-negative, got {self.preference_weight}")
+        if not (np.isfinite(self.preference_weight) and 0 <= self.preference_weight <= MAX_MAGNITUDE):
+            raise InstanceError(
+                f"{self.name}: preference_weight must be between 0 and {MAX_MAGNITUDE:g}, got {self.preference_weight}"
+            )
+        if self.best_known is not None and not (
+            np.isfinite(self.best_known) and abs(self.best_known) <= MAX_MAGNITUDE
+        ):
+            raise InstanceError(
+                f"{self.name}: best_known must be a number of magnitude at most {MAX_MAGNITUDE:g}, got {self.best_known}"
+            )
         self._check_fleet()
 
     # ------------------------------------------------------------------ helpers
@@ -145,13 +178,19 @@ class Instance:
         return "the depot" if node == 0 else f"client {ident!r}"
 
     def _node_vector(self, values, what: str, integer: bool | None = None) -> np.ndarray:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        arr = _floats(values, f"{self.name}: {what}").reshape(-1)
         if arr.shape != (self.num_nodes,):
             raise InstanceError(f"{self.name}: {what} has {arr.size} entries for {self.num_nodes} nodes")
         bad = np.where(~np.isfinite(arr) | (arr < 0))[0]
         if bad.size:
             raise InstanceError(
                 f"{self.name}: {what} of {self._label(int(bad[0]))} is {arr[bad[0]]}; it must be finite and non-negative"
+            )
+        bad = np.where(arr > MAX_MAGNITUDE)[0]
+        if bad.size:
+            raise InstanceError(
+                f"{self.name}: {what} of {self._label(int(bad[0]))} is {arr[bad[0]]:g};"
+                f" it must be at most {MAX_MAGNITUDE:g}"
             )
         if (self.integer_demands if integer is None else integer) and not np.all(arr == np.round(arr)):
             bad = int(np.where(arr != np.round(arr))[0][0])
@@ -164,18 +203,44 @@ class Instance:
         n1 = self.num_nodes
         for k, v in enumerate(self.fleet):
             label = v.name or f"vehicle type {k}"
-            if not (np.isfinite(v.capacity) and v.capacity > 0):
-                raise InstanceError(f"{self.name}: {label} needs a positive capacity, got {v.capacity}")
-            if v.count is not None and (int(v.count) != v.count or v.count < 1):
-                raise InstanceError(f"{self.name}: {label} count must be a positive whole number, got {v.count}")
+            if not _scalar(v.capacity) > 0:  # too large (or infinite): below
+                raise InstanceError(f"{self.name}: {label} needs a positive capacity, got {str(v.capacity)[:40]}")
+            count = None if v.count is None else _scalar(v.count)
+            if count is not None and not (np.isfinite(count) and count == int(count) and count >= 1):
+                raise InstanceError(f"{self.name}: {label} count must be a positive whole number, got {str(v.count)[:40]}")
+            for attr, limit in (
+                ("capacity", False),
+                ("count", False),
+                ("fixed_cost", False),
+                ("unit_cost", False),
+                ("max_duration", True),
+                ("max_distance", True),
+            ):
+                if getattr(v, attr) is None:
+                    continue
+                value = _scalar(getattr(v, attr))
+                if np.isnan(value) or (np.isinf(value) and not (limit and value > 0)):
+                    shown = str(getattr(v, attr))[:40]
+                    raise InstanceError(f"{self.name}: {label} {attr} is {shown}; it must be finite, at most {MAX_MAGNITUDE:g}")
+                if np.isfinite(value) and abs(value) > MAX_MAGNITUDE:
+                    hint = " (no limit: leave it out, or inf)" if limit else ""
+                    raise InstanceError(
+                        f"{self.name}: {label} {attr} is {value:g}; it must be at most {MAX_MAGNITUDE:g}{hint}"
+                    )
             for attr in ("allowed", "preference"):
                 arr = getattr(v, attr)
                 if arr is not None:
-                    arr = np.asarray(arr, dtype=bool if attr == "allowed" else np.float64)
+                    arr = np.asarray(arr, dtype=bool) if attr == "allowed" else _floats(arr, f"{self.name}: {label} {attr}")
                     if arr.shape != (n1,):
                         raise InstanceError(f"{self.name}: {label} {attr} must have {n1} entries")
                     if attr == "preference" and not np.isfinite(arr).all():
                         raise InstanceError(f"{self.name}: {label} has a NaN or infinite preference")
+                    if attr == "preference" and (np.abs(arr) > MAX_MAGNITUDE).any():
+                        j = int(np.argmax(np.abs(arr)))
+                        raise InstanceError(
+                            f"{self.name}: {label} preference for {self._label(j)} is {arr[j]:g};"
+                            f" preferences must be at most {MAX_MAGNITUDE:g} in magnitude"
+                        )
                     setattr(v, attr, arr)
         load = np.maximum(self.demand, self.backhaul)
         for i in range(1, n1):
@@ -229,11 +294,31 @@ def require_features(instance: Instance, supported: set[str] | frozenset[str], s
         )
 
 
+def _floats(values, what: str) -> np.ndarray:
+    """values as float64; a Python integer too large for a float (10**400) is refused, naming `what`."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        raise InstanceError(f"{what} has a number too large for a float (at most {MAX_MAGNITUDE:g})") from None
+
+
+def _scalar(value) -> float:
+    """A fleet number as a float: infinite when too large for one (10**400), NaN when not a number."""
+    try:
+        return float(value)
+    except OverflowError:
+        return INF
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _matrix(values, what: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (ValueError, TypeError):
         raise InstanceError(f"{what} matrix is ragged or not numeric") from None
+    except OverflowError:
+        raise InstanceError(f"{what} matrix has an entry too large for a float (at most {MAX_MAGNITUDE:g})") from None
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise InstanceError(f"{what} matrix must be square, got shape {arr.shape}")
     if np.isnan(arr).any():
@@ -246,4 +331,10 @@ def _matrix(values, what: str) -> np.ndarray:
     if np.isinf(arr[off]).any():
         i, j = np.argwhere(np.isinf(arr) & off)[0]
         raise InstanceError(f"{what} matrix: node {j} cannot be reached from node {i}")
+    big = np.argwhere(off & (arr > MAX_MAGNITUDE))
+    if big.size:
+        i, j = (int(v) for v in big[0])
+        raise InstanceError(
+            f"{what} matrix entry [{i}][{j}] is {arr[i, j]:g}; entries must be at most {MAX_MAGNITUDE:g}"
+        )
     return arr

@@ -37,7 +37,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from envs.checker import Report, gap, route_stats
 from envs.distances import euclidean, haversine, straight_line_durations
 from envs.errors import InstanceError, OsrmError
-from envs.instance import INF, Instance, VehicleType
+from envs.instance import INF, MAX_MAGNITUDE, Instance, VehicleType
 from envs.solution import Route, Solution
 
 INSTANCE_SCHEMA = Path(__file__).with_name("instance.schema.json")
@@ -97,6 +97,7 @@ def instance_from_dict(
     if unreachable != "refuse" and not osrm_url:
         raise InstanceError(f"{source}: unreachable={unreachable!r} needs an OSRM URL (road routes)")
     _validate(d, "instance", source)
+    _check_magnitudes(d, source)
     if osrm_url and haversine:
         raise InstanceError(f"{source}: give an OSRM URL or haversine, not both")
     nodes = [d["depot"], *d["clients"]]
@@ -317,6 +318,37 @@ def _first_nonfinite(obj: Any, path: str = "") -> tuple[str, float] | None:
         return None
     for sub, v in items:
         found = _first_nonfinite(v, sub)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_magnitudes(d: dict, source: str) -> None:
+    """Refuse, naming its place, a number of the instance beyond MAX_MAGNITUDE (see envs.instance).
+
+    Before anything is computed from them (distances from coordinates would overflow, huge integers do not
+    convert to floats). Ids are names, not numbers; the travel model checks its own bounds (with reasons).
+    """
+    found = _first_too_large({k: v for k, v in d.items() if k != "travel_model"})
+    if found is not None:
+        where, value = found
+        raise InstanceError(
+            f"{source}: {where} is {_show(value)};"
+            f" numbers in an instance must be at most {MAX_MAGNITUDE:g} in magnitude"
+        )
+
+
+def _first_too_large(obj: Any, path: str = "") -> tuple[str, int | float] | None:
+    if isinstance(obj, int | float) and not isinstance(obj, bool):
+        return (path, obj) if abs(obj) > MAX_MAGNITUDE else None
+    if isinstance(obj, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in obj.items() if k != "id")
+    elif isinstance(obj, list) and not path.endswith(".allowed_clients"):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for sub, v in items:
+        found = _first_too_large(v, sub)
         if found is not None:
             return found
     return None

@@ -34,6 +34,19 @@ if TYPE_CHECKING:  # instance.py imports this module; importing it back here wou
     from envs.instance import Instance
 
 DEFAULT_DAY = 1440.0  # horizon for instances without any finite window: one day in minutes
+# The largest magnitude of any number in an instance (envs.instance explains the choice and imports it from here,
+# since that module imports this one). Peak times and widths and the accident delay obey it too.
+MAX_MAGNITUDE = 1e15
+# Bounds on the parameters whose derived quantities overflow, or mean nothing, long before MAX_MAGNITUDE:
+# - noise_sigma: N = exp(sigma Z - sigma^2 / 2) has variance exp(sigma^2) - 1, which overflows float64 at
+#   sigma ~ 26.6 (sigma^2 itself overflows at 1.3e154: the expected cost became NaN); at 10 the median N is
+#   exp(-50) of the mean already (SVRPBench uses 0.1-0.5), so 10 is the ceiling;
+# - a peak's width is squared (width^2 must neither underflow to 0 nor overflow): between 1e-6 and MAX_MAGNITUDE.
+# A peak's amplitude multiplies durations by up to 1 + amplitude: it obeys MAX_MAGNITUDE, so sampled times stay
+# finite; planning matrices past MAX_MAGNITUDE are refused by `planning_instance`, naming the model.
+MAX_NOISE_SIGMA = 10.0
+MAX_AMPLITUDE = MAX_MAGNITUDE
+MIN_WIDTH = 1e-6
 _PEAK_KEYS = ("time", "width", "amplitude")
 _MODEL_KEYS = ("peaks", "noise_sigma", "accident_rate", "accident_delay")
 
@@ -207,7 +220,11 @@ def planning_instance(instance: Instance, q: float | None = None) -> Instance:
     else:
         duration = model.quantile_duration(instance, q)
     # A deep copy, so that editing the planning copy (its windows, its fleet) never edits the original.
-    return replace(copy.deepcopy(instance), duration=duration, travel_model=None)
+    try:
+        return replace(copy.deepcopy(instance), duration=duration, travel_model=None)
+    except InstanceError as err:  # the model's slow-downs took a duration past what an instance may hold
+        what = "expected" if q is None else f"{q:g}-quantile"
+        raise InstanceError(f"{instance.name}: the travel model's {what} durations: {err}") from None
 
 
 # ---------------------------------------------------------------- helpers
@@ -294,9 +311,22 @@ def _check_peak(time: Any, width: Any, amplitude: Any, where: str) -> None:
     _number(time, f"{where}.time", "a finite number", lambda v: True)
     _number(width, f"{where}.width", "a finite number > 0", lambda v: v > 0)
     _number(amplitude, f"{where}.amplitude", "a finite number >= 0", lambda v: v >= 0)
+    _at_most(abs(time), MAX_MAGNITUDE, f"{where}.time", time, "in magnitude")
+    _at_most(width, MAX_MAGNITUDE, f"{where}.width", width)
+    if width < MIN_WIDTH:
+        raise InstanceError(f"{where}.width must be at least {MIN_WIDTH:g} (it is squared), got {width!r}")
+    _at_most(amplitude, MAX_AMPLITUDE, f"{where}.amplitude", amplitude, "(a slow-down of 1 + amplitude)")
 
 
 def _check_scalars(sigma: Any, rate: Any, delay: Any, where: str) -> None:
     _number(sigma, f"{where}.noise_sigma", "a finite number >= 0", lambda v: v >= 0)
     _number(rate, f"{where}.accident_rate", "a finite number in [0, 1]", lambda v: 0 <= v <= 1)
     _number(delay, f"{where}.accident_delay", "a finite number >= 0", lambda v: v >= 0)
+    why = "(beyond it the log-normal noise's variance exp(sigma^2) - 1 is meaningless or overflows)"
+    _at_most(sigma, MAX_NOISE_SIGMA, f"{where}.noise_sigma", sigma, why)
+    _at_most(delay, MAX_MAGNITUDE, f"{where}.accident_delay", delay)
+
+
+def _at_most(value: float, limit: float, name: str, shown: Any, why: str = "") -> None:
+    if value > limit:
+        raise InstanceError(f"{name} must be at most {limit:g}{' ' + why if why else ''}, got {shown!r}")
