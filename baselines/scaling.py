@@ -143,12 +143,13 @@ def choose_scale(values: np.ndarray, target_digits: int = 5) -> int:
     """The power of ten that makes `values` whole, capped so the largest becomes ~10**target_digits."""
     v = np.abs(np.asarray(values, dtype=np.float64).ravel())
     v = v[np.isfinite(v)]
-    if v.size == 0 or _whole(v):
+    probe = v[:: max(1, v.size // 4096)]  # a scale that leaves some sampled value fractional cannot be the one
+    if v.size == 0 or (_whole(probe) and _whole(v)):
         return 1
     top = float(v.max())
     cap = max(0, min(_MAX_DIGITS, target_digits - math.floor(math.log10(top)))) if top > 0 else 0
     for k in range(cap + 1):
-        if _whole(v * 10**k):
+        if _whole(probe * 10**k) and _whole(v * 10**k):
             return 10**k
     return 10**cap
 

@@ -77,6 +77,9 @@ class Instance:
     integer_demands: bool = True  # demand given in whole units
     preference_weight: float = 0.0  # cost falls by this much per unit of preference a served client's vehicle has
     dropped: tuple = ()  # ids of the source file's clients left out as unreachable by road (--unreachable drop)
+    # (distance, duration, symmetric): the O(n^2) symmetry test of features(), asked at every solver's door,
+    # done once per pair of matrices (nothing edits them in place; assigning a new matrix means a new test)
+    _symmetry: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.coords is not None:  # first: distances computed from bad coordinates are infinite, not unreachable
@@ -253,10 +256,18 @@ class Instance:
                     f" (largest capacity {self.max_capacity:g})"
                 )
 
+    def symmetric(self) -> bool:
+        """Whether both matrices equal their transposes."""
+        memo = self._symmetry
+        if memo is None or memo[0] is not self.distance or memo[1] is not self.duration:
+            same = np.array_equal(self.distance, self.distance.T) and np.array_equal(self.duration, self.duration.T)
+            self._symmetry = memo = (self.distance, self.duration, same)
+        return memo[2]
+
     def features(self) -> frozenset[str]:
         """The non-neutral features of this instance (see FEATURES)."""
         f = set()
-        if not (np.array_equal(self.distance, self.distance.T) and np.array_equal(self.duration, self.duration.T)):
+        if not self.symmetric():
             f.add("asymmetric")
         if np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1])):
             f.add("time_windows")
