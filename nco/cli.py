@@ -255,13 +255,28 @@ def add_matrix_source(p: argparse.ArgumentParser) -> None:
         " report prints which locations cannot reach which, and writes it as JSON to --output when given,"
         " without solving (exit 1 if any pair has no route, 0 if none)",
     )
+    p.add_argument(
+        "--osrm-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --osrm-url, the longest wait for each request to the server, from connect to its answer's last"
+        " byte (a server that stalls or trickles is refused in one line)",
+    )
 
 
 def load_options(args) -> dict:
     """Keyword arguments for envs.loaders.load_instance (where lon/lat instances get their matrices)."""
     if args.unreachable != "refuse" and not args.osrm_url:  # only road tables have unreachable pairs
         raise NcoError(f"--unreachable {args.unreachable} needs --osrm-url")
-    return {"osrm_url": args.osrm_url, "haversine": args.haversine, "unreachable": args.unreachable}
+    if not 0 < args.osrm_timeout < math.inf:  # also refuses nan, which argparse's float accepts
+        raise NcoError(f"--osrm-timeout must be a positive number of seconds, got {args.osrm_timeout:g}")
+    return {
+        "osrm_url": args.osrm_url,
+        "haversine": args.haversine,
+        "unreachable": args.unreachable,
+        "osrm_timeout": args.osrm_timeout,
+    }
 
 
 # ---------------------------------------------------------------------- --unreachable report
