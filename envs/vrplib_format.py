@@ -30,6 +30,16 @@ either unit: PyVRP's exact objective (original cost x 1e5) or the original
 cost. Rule (`_original_units`): the value v or v/1e5, whichever is nearer (by
 ratio) to the checker's cost of the `.sol` routes beside the instance; with no
 readable `.sol`, v/1e5 when v is a whole number of at least 1e6, else v.
+
+Nothing is silently ignored or misread: a header, section or TYPE the reader
+does not model (PRIZE_SECTION, RELEASE_TIME_SECTION, TYPE PCVRP, ...) is
+refused by name, listing what is supported; a DIMENSION that disagrees with
+the node rows, a node listed twice, out of order or without a row in a
+section, and a value that is not a finite number are refused naming the line.
+Solomon's text form is read here (not by `vrplib`, which turns a decimal or a
+word into -1): decimals exactly as floats; a non-numeric, NaN or infinite
+token, a negative demand or time, and customers not numbered 0, 1, 2, ... are
+refused as `FILE line N: <field> ...`.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 import vrplib
+from vrplib.parse import parse_vrplib
+from vrplib.parse.parse_solomon import is_valid_solomon_instance
 
 from envs.distances import Rounding, euclidean
 from envs.errors import InstanceError
@@ -59,6 +71,51 @@ _VEHICLE_SECTIONS = (
     ("vehicles_unit_distance_cost", "VEHICLES_UNIT_DISTANCE_COST", PYVRP_COST_SCALE, PYVRP_COST_SCALE),
 )
 
+# What the VRPLIB reader models. Headers: those with a number to check (True: a whole number), then harmless ones;
+# PyVRP's VEHICLES_* headers and sections are checked by _pyvrp_fleet.
+_NUMERIC_HEADERS = {
+    "DIMENSION": True,
+    "VEHICLES": True,
+    "CAPACITY": False,
+    "DISTANCE": False,
+    "SERVICE_TIME": False,
+    "MAX_DURATION": False,
+    "DURATION": False,
+}
+_HEADERS = ("NAME", "COMMENT", "TYPE", *_NUMERIC_HEADERS, "EDGE_WEIGHT_TYPE", "EDGE_WEIGHT_FORMAT", "NODE_COORD_TYPE",
+            "DISPLAY_DATA_TYPE")  # fmt: skip
+_TYPES = ("CVRP", "DCVRP", "VRPTW", "CVRPTW", "HFVRP", "VRPB")
+# Sections with one row per node (node number, then this many values), and the others.
+_NODE_SECTIONS = {"NODE_COORD": 2, "DEMAND": 1, "TIME_WINDOW": 2, "SERVICE_TIME": 1, "BACKHAUL": 1}
+_VEHICLE_ROWS = tuple(s[1] for s in _VEHICLE_SECTIONS)  # one row per vehicle (vehicle number, then values)
+_SECTIONS = (*_NODE_SECTIONS, "DEPOT", "EDGE_WEIGHT", *_VEHICLE_ROWS, "DISPLAY_DATA")
+_UNSUPPORTED = {  # what a section or TYPE the reader does not model stands for, to name it in the refusal
+    "PRIZE": "prize-collecting",
+    "PCVRP": "prize-collecting",
+    "RELEASE_TIME": "release times",
+    "LINEHAUL": "linehaul demands; give them as DEMAND_SECTION",
+    "PICKUP_AND_DELIVERY": "pickup and delivery pairs",
+    "MUTUALLY_EXCLUSIVE_GROUP": "client groups",
+    "FIXED_EDGES": "fixed edges",
+    "EDGE_DATA": "edge lists",
+    "TOUR": "tours",
+    "TSP": "travelling salesman",
+    "ATSP": "asymmetric travelling salesman",
+    "MDVRP": "multi-depot",
+    "MDVRPTW": "multi-depot",
+    "OVRP": "open routes",
+    "SDVRP": "split deliveries",
+    "VRPSPD": "simultaneous pickup and delivery",
+    "VRPPD": "pickup and delivery",
+    "PDPTW": "pickup and delivery",
+    "PVRP": "periodic",
+}
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_WHOLE = re.compile(r"[+-]?\d+")
+_NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_SOLOMON_FIELDS = ("customer number", "x coordinate", "y coordinate", "demand", "ready time", "due date",
+                   "service time")  # fmt: skip
+
 
 def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
     """Read a VRPLIB `.vrp` file or a Solomon `.txt` file into an Instance.
@@ -71,12 +128,18 @@ def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
         raise InstanceError(f"file not found: {path}")
     if path.is_dir():
         raise InstanceError(f"{path}: is a directory, not a file")
+    text = path.read_text(encoding="utf-8", errors="replace")
     fmt = "vrplib"
     if path.suffix.lower() == ".txt":
-        head = path.read_text(encoding="utf-8", errors="replace")[:4000]
-        fmt = "vrplib" if re.search(r"^\s*(DIMENSION|NODE_COORD_SECTION)", head, re.MULTILINE) else "solomon"
+        fmt = "vrplib" if re.search(r"^\s*(DIMENSION|NODE_COORD_SECTION)", text[:4000], re.MULTILINE) else "solomon"
     try:
-        data = vrplib.read_instance(path, instance_format=fmt, compute_edge_weights=False)
+        if fmt == "solomon":
+            data = _read_solomon(text, label)
+        else:
+            _check_vrplib(text, label)
+            data = parse_vrplib(text, compute_edge_weights=False)
+    except InstanceError:
+        raise
     except Exception as err:  # the parser raises many kinds; the user needs one line
         raise InstanceError(
             f"{label}: cannot parse {fmt.upper() if fmt == 'vrplib' else 'Solomon'} file: {_first_line(err)}"
@@ -266,6 +329,10 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
     else:
         raise InstanceError(f"{name}: unsupported EDGE_WEIGHT_TYPE {ewt or 'missing'!r} (supported: EUC_2D, EXPLICIT)")
     n1 = distance.shape[0]
+    dimension = data.get("dimension")
+    if fmt == "vrplib" and dimension is not None and dimension != n1:
+        given = "EDGE_WEIGHT_SECTION" if "edge_weight" in data and ewt == "EXPLICIT" else "NODE_COORD_SECTION"
+        raise InstanceError(f"{name}: DIMENSION is {dimension} but {given} has {n1} nodes")
 
     depots = np.atleast_1d(np.asarray(data.get("depot", [0]), dtype=int))
     if depots.size != 1:
@@ -313,6 +380,203 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
         service=vector("service_time"),
         ids=ids,
     )
+
+
+def _number(token: str, where: str, what: str, whole: bool = False) -> float:
+    """`token` read exactly (a float; an int when `whole`), else InstanceError `<where>: <what> '<token>' is not ...`."""
+    shown = repr(token[:40])
+    if _NOT_FINITE.fullmatch(token):
+        raise InstanceError(f"{where}: {what} {shown} is not a finite number")
+    if not _NUMBER.fullmatch(token):
+        raise InstanceError(f"{where}: {what} {shown} is not a number")
+    if whole:
+        if not _WHOLE.fullmatch(token):
+            raise InstanceError(f"{where}: {what} {shown} is not a whole number")
+        return int(token)
+    value = float(token)
+    if not math.isfinite(value):  # 1e999
+        raise InstanceError(f"{where}: {what} {shown} is not a finite number")
+    return value
+
+
+def _numbered_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, stripped line) of the lines `vrplib` reads: not blank, not a `#` comment."""
+    return [(k, s) for k, line in enumerate(text.splitlines(), 1) if (s := line.strip()) and not s.startswith("#")]
+
+
+def _read_solomon(text: str, label: str) -> dict:
+    """A Solomon `.txt` file as `vrplib.read_instance(..., "solomon")` would give it, with every token checked.
+
+    Decimals are read exactly (floats); a token that is not a finite number, a negative demand or time,
+    and customers not numbered 0 (the depot), 1, 2, ... in order are refused naming the line and field.
+    """
+    numbered = _numbered_lines(text)
+    lines = [s for _, s in numbered]
+    is_valid_solomon_instance(lines)  # RuntimeError when the headers are not Solomon's
+    line, row = numbered[3]
+    tokens = row.split()
+    if len(tokens) != 2:
+        raise InstanceError(f"{label} line {line}: expected the vehicle number and capacity, got {row[:60]!r}")
+    vehicles = _number(tokens[0], f"{label} line {line}", "vehicle number", whole=True)
+    capacity = _number(tokens[1], f"{label} line {line}", "capacity")
+    rows = []
+    for k, (line, row) in enumerate(numbered[6:]):
+        at = f"{label} line {line}"
+        tokens = row.split()
+        if len(tokens) != len(_SOLOMON_FIELDS):
+            raise InstanceError(
+                f"{at}: {len(tokens)} values; a customer row has {len(_SOLOMON_FIELDS)} ({', '.join(_SOLOMON_FIELDS)})"
+            )
+        number = _number(tokens[0], at, "customer number", whole=True)
+        if number != k:
+            if 0 <= number < k:
+                raise InstanceError(f"{at}: customer {number} is listed twice")
+            raise InstanceError(
+                f"{at}: customer {number} where customer {k} was expected; customers are numbered 0 (the depot),"
+                " 1, 2, ... in order"
+            )
+        values = [_number(t, at, what) for t, what in zip(tokens[1:], _SOLOMON_FIELDS[1:])]
+        for value, token, what in zip(values[2:], tokens[3:], _SOLOMON_FIELDS[3:]):
+            if value < 0:
+                raise InstanceError(f"{at}: {what} {token} is negative; it must be zero or more")
+        rows.append(values)
+    if not rows:
+        raise InstanceError(f"{label}: no customer rows after the CUST NO. header")
+    table = np.array(rows, dtype=np.float64)
+    return {
+        "name": lines[0],
+        "vehicles": vehicles,
+        "capacity": capacity,
+        "node_coord": table[:, 0:2],
+        "demand": table[:, 2],
+        "time_window": table[:, 3:5],
+        "service_time": table[:, 5],
+    }
+
+
+def _unsupported(what: str, name: str) -> str:
+    why = _UNSUPPORTED.get(name)
+    return f"{what} ({why})" if why else what
+
+
+def _check_vrplib(text: str, label: str) -> None:
+    """Refuse, in one line, what `vrplib` would read silently wrong or what the reader would silently ignore.
+
+    Walks the lines as `vrplib.parse_vrplib` groups them (headers `KEY: value`, then `<NAME>_SECTION` blocks,
+    up to a line with EOF); `vrplib` itself drops the node numbers of a section and keeps the last of two
+    headers or sections of one name, so numbering, duplicates and DIMENSION are checked here.
+    """
+    headers: dict[str, tuple[int, str]] = {}
+    sections: dict[str, list[tuple[int, list[str]]]] = {}
+    current: list | None = None
+    for line, row in _numbered_lines(text):
+        if "EOF" in row:
+            break
+        if "_SECTION" in row:
+            name = row.strip(" :").removesuffix("_SECTION").upper()
+            if name in sections:
+                raise InstanceError(f"{label}: line {line}: {name}_SECTION appears twice")
+            if name not in _SECTIONS and not name.startswith("VEHICLES_"):
+                raise InstanceError(
+                    f"{label}: {_unsupported(name + '_SECTION', name)} is not supported"
+                    f" (supported sections: {', '.join(s + '_SECTION' for s in _SECTIONS)})"
+                )
+            current = sections[name] = []
+        elif ":" in row:
+            key, value = (x.strip() for x in re.split(r"\s*:\s*", row, maxsplit=1))
+            key = key.upper()
+            if current is not None:
+                raise InstanceError(f"{label}: line {line}: header {key} after a section; headers come first")
+            if key in headers:
+                raise InstanceError(f"{label}: line {line}: header {key} appears twice")
+            if key not in _HEADERS and not key.startswith("VEHICLES_"):
+                raise InstanceError(
+                    f"{label}: header {_unsupported(key, key)} is not supported (supported: {', '.join(_HEADERS)})"
+                )
+            headers[key] = (line, value)
+        elif current is not None:
+            current.append((line, row.split()))
+        # any other line: vrplib refuses the file
+
+    for key, whole in _NUMERIC_HEADERS.items():
+        if key in headers:
+            line, value = headers[key]
+            if _number(value, f"{label}: line {line}", key, whole) < 0:
+                raise InstanceError(f"{label}: line {line}: {key} is {value}; it must be zero or more")
+    kind = headers.get("TYPE", (0, ""))[1].upper()
+    if kind and kind not in _TYPES:
+        raise InstanceError(
+            f"{label}: {_unsupported('TYPE ' + kind, kind)} is not supported (supported types: {', '.join(_TYPES)})"
+        )
+    ewt = headers.get("EDGE_WEIGHT_TYPE", (0, ""))[1].upper()
+    if "EDGE_WEIGHT" in sections and ewt != "EXPLICIT":
+        raise InstanceError(
+            f"{label}: an EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE: EXPLICIT (got {ewt or 'none'});"
+            " it would be ignored"
+        )
+    for line, tokens in sections.get("EDGE_WEIGHT", []):
+        for token in tokens:
+            _number(token, f"{label}: line {line}", "EDGE_WEIGHT_SECTION value")
+    for line, tokens in sections.get("DEPOT", []):
+        for token in tokens:
+            _number(token, f"{label}: line {line}", "DEPOT_SECTION node number", whole=True)
+    for name in _VEHICLE_ROWS:  # their values are checked by _pyvrp_fleet
+        last = 0
+        for line, tokens in sections.get(name, []):
+            vehicle = _number(tokens[0], f"{label}: line {line}", f"{name}_SECTION vehicle number", whole=True)
+            if vehicle != last + 1:
+                why = "twice" if 1 <= vehicle <= last else f"where vehicle {last + 1} was expected"
+                raise InstanceError(f"{label}: line {line}: {name}_SECTION lists vehicle {vehicle} {why}")
+            last = vehicle
+
+    nodes: dict[str, list[tuple[int, int]]] = {}
+    for name, width in _NODE_SECTIONS.items():
+        if name not in sections:
+            continue
+        section = f"{name}_SECTION"
+        seen: list[tuple[int, int]] = []
+        listed: set[int] = set()
+        for line, tokens in sections[name]:
+            at = f"{label}: line {line}"
+            node = _number(tokens[0], at, f"{section} node number", whole=True)
+            if node < 1:
+                raise InstanceError(f"{at}: {section} lists node {node}; nodes are numbered from 1")
+            if node in listed:
+                raise InstanceError(f"{at}: {section} lists node {node} twice")
+            if seen and node < seen[-1][1]:
+                raise InstanceError(f"{at}: {section} lists node {node} after node {seen[-1][1]}; rows go in order")
+            if len(tokens) - 1 != width:
+                raise InstanceError(
+                    f"{at}: {section} row of node {node} has {len(tokens) - 1} values; expected {width}"
+                )
+            for token in tokens[1:]:
+                value = _number(token, at, f"{section} value of node {node}")
+                if value < 0 and name != "NODE_COORD":
+                    raise InstanceError(f"{at}: {section} value of node {node} is {token}; it must be zero or more")
+            seen.append((line, node))
+            listed.add(node)
+        nodes[name] = seen
+    if not nodes:
+        return
+    primary = "NODE_COORD" if "NODE_COORD" in nodes else next(iter(nodes))
+    dimension = headers.get("DIMENSION")
+    count = len(nodes[primary])
+    if dimension is not None:
+        n = int(dimension[1])
+        if count != n and [node for _, node in nodes[primary]] == list(range(1, count + 1)):
+            raise InstanceError(f"{label}: DIMENSION is {n} but {primary}_SECTION has {count} nodes")
+        bound = f"DIMENSION is {n}"
+    else:
+        n = max((node for _, node in nodes[primary]), default=0)
+        bound = f"{primary}_SECTION ends at node {n}"
+    for name, seen in nodes.items():
+        for line, node in seen:
+            if node > n:
+                raise InstanceError(f"{label}: line {line}: {name}_SECTION lists node {node}, but {bound}")
+        listed = {node for _, node in seen}
+        missing = next((k for k in range(1, n + 1) if k not in listed), None)
+        if missing is not None:
+            raise InstanceError(f"{label}: {name}_SECTION has no row for node {missing}")
 
 
 def _first_line(err: BaseException) -> str:
