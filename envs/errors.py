@@ -2,7 +2,9 @@
 
 
 class NcoError(Exception):
-    """Base class: the CLI prints `error: <message>` and exits non-zero."""
+    """Base class: the CLI prints `error: <message>` and exits non-zero (`exit_code`, default EXIT_BAD_INPUT)."""
+
+    exit_code: int | None = None
 
 
 class InstanceError(NcoError, ValueError):
@@ -25,6 +27,14 @@ class NoSolutionFound(NcoError):
     """A solver found no feasible solution within its budget (valid input; a longer budget may find one).
 
     The CLI exits with EXIT_NO_SOLUTION for it, apart from bad input (2) and infeasible plans (1)."""
+
+
+class Interrupted(NcoError):
+    """Ctrl-C or SIGTERM stopped the work; `exit_code` is 128 + the signal (130, 143)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 # `nco` exit statuses (README, "Exit status").

@@ -734,6 +734,6 @@ def dumps(d: dict) -> str:
 
 
 def _write_json(d: dict, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(d), encoding="utf-8")
+    from envs.output_files import write_text
+
+    write_text(path, dumps(d))  # whole or not at all: a full disk leaves the previous file as it was

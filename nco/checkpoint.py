@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from envs.errors import CheckpointError
+from envs.output_files import replaced, write_text
 from nco.policy import AttentionPolicy, PolicyConfig, input_columns
 
 FORMAT = "nco-checkpoint/1"
@@ -45,10 +46,10 @@ def default_checkpoint(features: frozenset[str]) -> Path:
 
 def save_checkpoint(policy: AttentionPolicy, path: str | Path, meta: dict | None = None) -> Path:
     path = Path(path).with_suffix(".pt")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, path)
+    with replaced(path) as tmp:  # an interrupted save leaves the previous checkpoint whole
+        torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, tmp)
     info = {"format": FORMAT, "policy": "attention", "config": policy.cfg.to_dict(), **(meta or {})}
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
     return path
 
 

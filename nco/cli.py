@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -18,7 +19,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
-from envs.errors import EXIT_BAD_INPUT, EXIT_FEASIBLE, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, NcoError, NoSolutionFound
+from envs.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FEASIBLE,
+    EXIT_INFEASIBLE,
+    EXIT_NO_SOLUTION,
+    Interrupted,
+    NcoError,
+    NoSolutionFound,
+)
 from nco.solve import SOLVERS, TIME_LIMIT_ZERO, SolveOptions, solve_and_check
 from nco.threads import INFERENCE_THREADS, available_cores, split_cores
 
@@ -48,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except NoSolutionFound as e:
         return fail(str(e), code=EXIT_NO_SOLUTION)
     except NcoError as e:
-        return fail(str(e), code=getattr(e, "exit_code", EXIT_BAD_INPUT))
+        return fail(str(e), code=EXIT_BAD_INPUT if e.exit_code is None else e.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", code=130)
     except Terminated:
@@ -65,8 +74,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {shown(message)}", file=sys.stderr)  # one line, whatever a file name or id holds
     return code
+
+
+# C0 and C1 controls (escape sequences, carriage return, newline), line separators and bidirectional overrides:
+# what would let an instance's name or ids clear a terminal or forge a "feasible" line in a CI log
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value) -> str:
+    """`value` as text that prints as itself: control characters escaped as \\xNN or \\uNNNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", str(value))
+
+
+def say(text: str) -> None:
+    """Print lines nco composed (their own line breaks kept; anything else a file put there escaped)."""
+    print("\n".join(shown(line) for line in text.split("\n")))
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -293,7 +317,7 @@ def report_unreachable(args) -> int:
     try:
         load_instance(args.instance, **load_options(args))
     except UnreachablePairs as found:
-        print(reachability_text(found))
+        say(reachability_text(found))
         if getattr(args, "output", None):
             missing, ids = found.missing, found.ids
             rows = [
@@ -313,9 +337,9 @@ def report_unreachable(args) -> int:
                 "dropped_by_drop": found.dropped,
                 "unreachable": rows,
             }
-            out = Path(args.output)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(dumps(doc), encoding="utf-8")
+            from envs.output_files import write_text
+
+            write_text(args.output, dumps(doc))
         return found.exit_code
     raise NcoError(f"{args.instance}: no road table to report on")  # the loader raises in report mode
 
@@ -327,15 +351,15 @@ def reachability_text(found, first: int = 3) -> str:
     dropped = set(map(str, found.dropped))
 
     def few(js) -> str:
-        names = [str(ids[j]) for j in js[:first]]
+        names = [shown(ids[j]) for j in js[:first]]
         return f"{len(js)}" + (f" ({', '.join(names)}{', ...' if len(js) > first else ''})" if len(js) else "")
 
     rows = [
-        (str(ids[i]), few(out.nonzero()[0]), few(into.nonzero()[0]), "dropped" if str(ids[i]) in dropped else "")
+        (shown(ids[i]), few(out.nonzero()[0]), few(into.nonzero()[0]), "dropped" if str(ids[i]) in dropped else "")
         for i, (out, into) in enumerate(zip(missing, missing.T))
         if out.any() or into.any()
     ]
-    lines = [f"{found.name}: road reachability of {len(ids)} locations (the depot and {len(ids) - 1} clients)"]
+    lines = [f"{shown(found.name)}: road reachability of {len(ids)} locations (the depot and {len(ids) - 1} clients)"]
     if rows:
         head = ("location", "cannot reach", "cannot be reached from", "--unreachable drop")
         widths = [max(len(r[k]) for r in [head, *rows]) for k in range(4)]
@@ -347,7 +371,7 @@ def reachability_text(found, first: int = 3) -> str:
 def dropped_line(dropped, first: int = 20) -> str:
     """The summary's line naming the clients --unreachable drop left out (the first `first` of them)."""
     more = f", ... ({len(dropped) - first} more)" if len(dropped) > first else ""
-    names = ", ".join(map(str, dropped[:first])) + more
+    names = ", ".join(map(shown, dropped[:first])) + more
     return f"  dropped {len(dropped)} unreachable client{'s' if len(dropped) != 1 else ''}: {names}"
 
 
@@ -381,28 +405,51 @@ def _quantile(text: str) -> float | None:
     return q
 
 
+# what each SolveOptions field is called on the command line, for SolveOptions.validate's messages
+OPTION_NAMES = {
+    "time_limit": "--time-limit",
+    "solver": "--solver",
+    "num_starts": "--starts",
+    "num_seeds": "--seeds",
+    "num_augment": "--augment",
+    "decode": "--decode",
+    "samples": "--samples",
+    "threads": "--threads",
+}
+
+
 def cmd_solve(args) -> int:
+    """Solve one file (or each file of a folder). Everything that can be refused is refused before the solve
+    (options, output paths, the instance); the summary is printed before the optional files are written, and
+    a write that fails names its file without losing the plan. Ctrl-C or SIGTERM ends the search with its best
+    plan so far, printed and saved as interrupted (exit 130 or 143)."""
     path = Path(args.instance)
-    if not (math.isfinite(args.time_limit) and args.time_limit >= 0):
-        raise NcoError(f"--time-limit must be a finite number of seconds, zero or more; got {args.time_limit}")
-    if args.threads is not None and args.threads < 1:
-        raise NcoError(f"--threads must be 1 or more, got {args.threads}")
+    opts = options(args)
+    opts.validate(OPTION_NAMES)
     if args.workers < 0:
         raise NcoError(f"--workers must be 1 or more (0: one per core), got {args.workers}")
     if path.is_dir():
-        return solve_folder(path, args)
+        return solve_folder(path, args, opts)
     if args.unreachable == "report":
         return report_unreachable(args)
+    check_targets(args, folder=False)
     from envs.loaders import load_instance
 
     instance = load_instance(path, **load_options(args))
-    solution, report = solve_and_check(instance, options(args))
-    write_outputs(instance, solution, report, args.output, args.plot)
+    if args.plot and instance.coords is None:
+        raise NcoError(f"--plot {args.plot}: instance {instance.name} has no coordinates to draw")
+    solution, report, stopped = solve_stoppably(instance, opts, announce=progress_wanted())
     complete = report.feasible and not instance.dropped  # dropped clients: an incomplete plan
-    args.exit_code = EXIT_FEASIBLE if complete else EXIT_INFEASIBLE
-    print(summary(instance, solution, report, routes=not args.quiet))
+    args.exit_code = 128 + stopped if stopped else EXIT_FEASIBLE if complete else EXIT_INFEASIBLE
+    say(summary(instance, solution, report, routes=not args.quiet))
     if args.trace:
-        print(trace_text(solution))
+        say(trace_text(solution))
+    try:
+        write_outputs(instance, solution, report, args.output, args.plot)
+    except NcoError:
+        if args.quiet:  # the routes are not on the screen: print them, so the plan is not lost with the file
+            say("\n".join(summary(instance, solution, report).splitlines()[1:]))
+        raise
     if args.trace_plot:
         from nco.plot import plot_trace
 
@@ -411,6 +458,62 @@ def cmd_solve(args) -> int:
         except ValueError as e:  # the solution is already written: say why there is no picture
             raise NcoError(str(e)) from None
     return args.exit_code
+
+
+def check_targets(args, folder: bool) -> None:
+    """Refuse an output path that could not be written, before the budget is spent on a plan it would lose."""
+    from envs.output_files import check_file_target, check_folder_target
+
+    check = check_folder_target if folder else check_file_target
+    if args.output:
+        check(args.output, f"--output {args.output}")
+    if args.plot:
+        if folder:
+            check(args.plot, f"--plot {args.plot}")
+        else:
+            from nco.plot import check_plot_target
+
+            check_plot_target(args.plot, f"--plot {args.plot}")
+    if getattr(args, "trace_plot", None):
+        if folder:
+            raise NcoError("--trace-plot draws one solve's curve; it does not apply to a folder")
+        from nco.plot import check_plot_target
+
+        check_plot_target(args.trace_plot, f"--trace-plot {args.trace_plot}")
+
+
+def progress_wanted(on_a_terminal: bool = True) -> bool:
+    """Progress lines on stderr: as NCO_PROGRESS says (1 on, 0 off), else on a terminal (folder workers: not
+    by default, their lines would break the progress bar)."""
+    flag = os.environ.get("NCO_PROGRESS", "")
+    return flag == "1" if flag in ("0", "1") else on_a_terminal and sys.stderr.isatty()
+
+
+def solve_stoppably(instance, opts: SolveOptions, announce: bool = False):
+    """solve_and_check with Ctrl-C and SIGTERM deferred to the search: (solution, report, signal or 0). An
+    interrupted solve's plan is the best so far, with a note saying so. `announce`: a stderr line when the
+    solve starts (from then on a signal stops the search, not the process)."""
+    from envs import interrupt
+
+    try:
+        with interrupt.stoppable():
+            if announce:
+                print(f"solving {shown(instance.name)} ({instance.num_clients} clients) with {opts.solver} for"
+                      f" {opts.time_limit:g} s; Ctrl-C stops it with the best plan so far", file=sys.stderr, flush=True)  # fmt: skip
+            try:
+                solution, report = solve_and_check(instance, opts)
+            finally:
+                stopped = interrupt.requested() or 0
+                interrupt.reset()
+    except NoSolutionFound as e:
+        if stopped:  # nothing to save: say it was the signal, not the budget
+            raise Interrupted(f"interrupted by {interrupt.signal_name(stopped)} before any plan: {e}", stopped) from None
+        raise
+    if stopped:
+        note = f"interrupted by {interrupt.signal_name(stopped)}: the best plan found so far"
+        solution.meta["note"] = f"{note}; {solution.meta['note']}" if solution.meta.get("note") else note
+        solution.meta["interrupted"] = interrupt.signal_name(stopped)  # for programs reading the JSON
+    return solution, report, stopped
 
 
 def trace_text(solution) -> str:
@@ -434,7 +537,7 @@ def write_outputs(instance, solution, report, output: str | None, plot: str | No
 def summary(instance, solution, report, routes: bool = True) -> str:
     total = solution.timings.get("total", sum(solution.timings.values()))
     head = (
-        f"{instance.name}: {instance.num_clients} clients | solver {solution.solver} | cost {report.cost:.6g}"
+        f"{shown(instance.name)}: {instance.num_clients} clients | solver {solution.solver} | cost {report.cost:.6g}"
         f" | {report.num_routes} vehicles | {total:.3f} s | {'feasible' if report.feasible else 'INFEASIBLE'}"
     )
     if solution.meta.get("checkpoint"):  # which policy built it: planar or matrix-aware
@@ -459,9 +562,9 @@ def summary(instance, solution, report, routes: bool = True) -> str:
         ids = instance.ids
         for k, (route, st) in enumerate(zip([r for r in solution.routes if r.visits], report.routes)):
             veh = instance.fleet[route.vehicle_type]
-            stops = " ".join(str(ids[c]) for c in route.visits)
+            stops = " ".join(shown(ids[c]) for c in route.visits)
             lines.append(
-                f"  route {k + 1:>3} [{veh.name or route.vehicle_type}] load {st.delivery:g}/{veh.capacity:g}"
+                f"  route {k + 1:>3} [{shown(veh.name or route.vehicle_type)}] load {st.delivery:g}/{veh.capacity:g}"
                 f" dist {st.distance:.6g}: {stops}"
             )
         lines += [f"  violation: {v}" for v in report.violations]
@@ -475,35 +578,76 @@ def policy_name(checkpoint: str | Path) -> str:
     return f"{path.parent.name}/{path.stem}" if path.stem in ("best", "last") and path.parent.name else path.stem
 
 
+_worker_stop = 0  # in a folder's worker process: the signal that ended the batch (its next files do not start)
+
+
+def _worker_init() -> None:
+    """A folder worker records Ctrl-C and SIGTERM instead of dying: the solve running stops at its next check
+    (interrupt.stoppable) and saves its best plan; files not yet started are skipped."""
+
+    def record(signum, frame):
+        global _worker_stop
+        _worker_stop = _worker_stop or signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, record)
+
+
 def _solve_one(
     path: str, opts: SolveOptions, output: str | None, plot: str | None, load: dict | None = None
-) -> tuple[str, str, bool]:
-    """Worker: solve one file; errors come back as text so the other files still finish."""
+) -> tuple[str, str, int, bool]:
+    """Worker: solve one file into the given output and plot paths; (path, its summary line, its exit status,
+    whether its plan is feasible and complete).
+    Errors come back as that file's line, so the other files still finish."""
     from envs.loaders import load_instance
 
+    global _worker_stop
+    name = shown(Path(path).name)
+    if _worker_stop:
+        return path, f"{name}: not started (interrupted)", 128 + _worker_stop, False
     try:
         instance = load_instance(path, **(load or {}))
-        solution, report = solve_and_check(instance, opts)
-        stem = Path(path).stem
-        write_outputs(
-            instance,
-            solution,
-            report,
-            str(Path(output) / f"{stem}.solution.json") if output else None,
-            str(Path(plot) / f"{stem}.png") if plot else None,
-        )
-        return path, summary(instance, solution, report, routes=False), report.feasible and not instance.dropped
+        if plot and instance.coords is None:
+            plot = None  # one file without coordinates does not stop the batch; its line says so
+            missing = " (no picture: the instance has no coordinates)"
+        else:
+            missing = ""
+        solution, report, stopped = solve_stoppably(instance, opts, announce=progress_wanted(on_a_terminal=False))
+        _worker_stop = _worker_stop or stopped
+        write_outputs(instance, solution, report, output, plot)
+        line = summary(instance, solution, report, routes=False) + missing
+        complete = report.feasible and not instance.dropped
+        return path, line, 128 + stopped if stopped else EXIT_FEASIBLE if complete else EXIT_INFEASIBLE, complete
     except NcoError as e:
-        return path, f"error: {e}", False
+        return path, f"error: {e}", EXIT_BAD_INPUT if e.exit_code is None else e.exit_code, False
     except Exception as e:  # noqa: BLE001 - one file's failure is that file's line, not the batch's end
-        return path, f"error: {Path(path).name}: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", False
+        first = str(e).splitlines()[0] if str(e) else ""
+        return path, f"error: {name}: unexpected {type(e).__name__}: {first}", EXIT_BAD_INPUT, False
 
 
-def solve_folder(folder: Path, args) -> int:
+def output_names(files: list[str]) -> dict[str, str]:
+    """Each file's stem for its outputs (a.json: a.solution.json, a.png); files whose stems collide (a.json
+    and a.vrp) keep their whole names (a.json.solution.json, a.vrp.solution.json) so none overwrites another."""
+    from collections import Counter
+
+    stems = Counter(Path(f).stem for f in files)
+    return {f: Path(f).stem if stems[Path(f).stem] == 1 else Path(f).name for f in files}
+
+
+def solve_folder(folder: Path, args, opts: SolveOptions) -> int:
+    """Solve every instance file of `folder` in worker processes; each file fails alone (its own error line).
+    Ctrl-C or SIGTERM: the running solves stop with their best plans (saved, marked interrupted), files not
+    started are skipped, every file's line is printed, and the exit status is 130 or 143."""
     files = sorted(str(p) for p in folder.iterdir() if p.suffix in INSTANCE_SUFFIXES and p.is_file())
     files = [f for f in files if not f.endswith(".solution.json")]
     if not files:
-        raise NcoError(f"no instance files (*.json, *.vrp) in folder {folder}")
+        raise NcoError(f"no instance files (*.json, *.vrp, *.txt) in folder {folder}")
+    check_targets(args, folder=True)
+    load = load_options(args)
+    names = output_names(files)
+    if any(names[f] != Path(f).stem for f in files):
+        print("note: files with one stem and different suffixes keep their suffix in their output names"
+              " (a.json.solution.json)", file=sys.stderr)  # fmt: skip
     # never more busy threads than cores: policies decode with their share of the cores each
     workers, threads = split_cores(args.workers, args.threads, len(files))
     if args.workers > workers:
@@ -512,25 +656,64 @@ def solve_folder(folder: Path, args) -> int:
     if args.threads and args.threads > threads:
         print(f"note: {threads} policy threads per worker, not {args.threads}: {available_cores()} cores for"
               f" {workers} workers", file=sys.stderr)  # fmt: skip
-    opts = replace(options(args), threads=threads)
+    opts = replace(opts, threads=threads)
     started = time.perf_counter()
-    failed = 0
     from tqdm import tqdm
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_solve_one, f, opts, args.output, args.plot, load_options(args)) for f in files]
-        bar = tqdm(as_completed(futures), total=len(files), unit="instance", disable=None, file=sys.stderr)
-        results = []
-        for fut in bar:
-            path, line, ok = fut.result()
-            failed += not ok
-            results.append((path, line))
-    for _, line in sorted(results):
-        print(line)
-    print(
-        f"{len(files)} instances, {len(files) - failed} feasible, {time.perf_counter() - started:.1f} s with {workers} workers"
-    )
-    return 0 if failed == 0 else 1
+    def outputs(f: str) -> tuple[str | None, str | None]:
+        stem = names[f]
+        return (
+            str(Path(args.output) / f"{stem}.solution.json") if args.output else None,
+            str(Path(args.plot) / f"{stem}.png") if args.plot else None,
+        )
+
+    results: dict[str, tuple[str, bool]] = {}
+    stop = {"signal": 0}
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        futures = {pool.submit(_solve_one, f, opts, *outputs(f), load): f for f in files}
+
+        def on_signal(signum, frame):
+            if stop["signal"]:  # a second signal: end now, the running solves with it
+                for proc in list(pool._processes.values()):
+                    proc.kill()
+                raise KeyboardInterrupt if signum == signal.SIGINT else Terminated()
+            stop["signal"] = signum
+            for fut in futures:
+                fut.cancel()  # files not started stay unstarted
+            for proc in list(pool._processes.values()):  # a SIGTERM to nco alone reaches the solves too
+                try:
+                    os.kill(proc.pid, signum)
+                except OSError:
+                    pass
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            bar = tqdm(as_completed(futures), total=len(files), unit="instance", disable=None, file=sys.stderr)
+            for fut in bar:
+                f = futures[fut]
+                if fut.cancelled():
+                    results[f] = (f"{shown(Path(f).name)}: not started (interrupted)", False)
+                    continue
+                try:
+                    _, line, _, complete = fut.result()
+                except Exception as e:  # noqa: BLE001 - a worker that died (memory): that file's line
+                    line, complete = f"error: {shown(Path(f).name)}: its worker process ended ({type(e).__name__})", False
+                results[f] = (line, complete)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    for f in files:
+        say(results[f][0])
+    feasible = sum(complete for _, complete in results.values())
+    tail = f"{len(files)} instances, {feasible} feasible, {time.perf_counter() - started:.1f} s with {workers} workers"
+    if stop["signal"]:
+        done = sum(not line.endswith("not started (interrupted)") for line, _ in results.values())
+        from envs import interrupt
+
+        say(f"{tail}; interrupted by {interrupt.signal_name(stop['signal'])}: {done} of {len(files)} files ran")
+        return 128 + stop["signal"]
+    say(tail)
+    return 0 if feasible == len(files) else 1
 
 
 # ---------------------------------------------------------------------- check
@@ -556,7 +739,7 @@ def cmd_check(args) -> int:
     notes = _claim_notes(claims, report, scales)
     extra = ([f"  the file says: {'; '.join(said)}"] if said else []) + [f"  note: {n}" for n in notes]
     args.exit_code = EXIT_FEASIBLE if report.feasible and not notes else EXIT_INFEASIBLE  # also after `| head`
-    print("\n".join(head + extra + body))
+    say("\n".join(head + extra + body))
     return args.exit_code
 
 
@@ -587,13 +770,13 @@ def _read_checked_solution(instance, path: Path):
     if solution.timings:
         said.append(f"solved in {solution.timings.get('total', sum(solution.timings.values())):.3f} s")
     if meta.get("checkpoint"):
-        said.append(f"policy {policy_name(meta['checkpoint'])}")
+        said.append(f"policy {shown(policy_name(meta['checkpoint']))}")
     if meta.get("planned_on"):
-        said.append(f"planned on {meta['planned_on']} (the check uses nominal times)")
+        said.append(f"planned on {shown(meta['planned_on'])} (the check uses nominal times)")
     if meta.get("robust"):
         said.append("robust metrics on sampled travel times (not re-checked)")
     if meta.get("note"):
-        said.append(f"note: {meta['note']}")
+        said.append(f"note: {shown(meta['note'])}")
     return solution, claims, said, (1.0,)
 
 

@@ -23,10 +23,29 @@ def _pyplot():
 
 def _save(fig, path: str | Path, dpi: int) -> Path:
     fig.tight_layout()
+    from envs.output_files import replaced
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    _pyplot().close(fig)
+    try:
+        with replaced(path) as tmp:  # the picture whole or not at all
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        _pyplot().close(fig)
+    return path
+
+
+def check_plot_target(path: str | Path, what: str) -> Path:
+    """Refuse, before any solving, a picture path that could not be written or whose suffix names no format."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from envs.errors import NcoError
+    from envs.output_files import check_file_target
+
+    path = check_file_target(path, what)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    kind = path.suffix.lstrip(".").lower()
+    if kind and kind not in formats:
+        raise NcoError(f"{what}: .{kind} is not a picture format (use one of: {', '.join(sorted(formats))})")
     return path
 
 

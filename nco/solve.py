@@ -13,6 +13,7 @@ on the nominal times, and with `samples` the Monte Carlo evaluator
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -22,6 +23,8 @@ from envs.solution import Solution
 
 SOLVERS = ("nco", "ortools", "pyvrp")
 DEFAULT_SAMPLES = 1000
+MAX_SAMPLES = 1_000_000  # the estimates' standard errors are long below the printed digits by then
+MAX_SAMPLED_VISITS = 200_000_000  # samples x clients of one robust evaluation: about 10 s on one core
 
 
 @dataclass
@@ -39,6 +42,35 @@ class SolveOptions:
     # (the CLI's default is 0.9; library callers and the baselines' rows in compare.py plan on expected times)
     samples: int | None = None  # Monte Carlo samples of the robust evaluation (None: DEFAULT_SAMPLES if stochastic)
     threads: int | None = None  # torch threads for the policy (None: nco.threads.INFERENCE_THREADS)
+
+    def validate(self, names: dict[str, str] | None = None) -> None:
+        """Refuse, in one line, an option no solver could honour (before anything is loaded or solved).
+        `names` spells the fields as the caller's user knows them (the CLI: {'num_seeds': '--seeds', ...})."""
+        from envs.errors import NcoError
+
+        def name(field: str) -> str:
+            return (names or {}).get(field, field)
+
+        t = self.time_limit
+        if not (isinstance(t, int | float) and math.isfinite(t) and t >= 0):
+            raise NcoError(f"{name('time_limit')} must be a finite number of seconds, zero or more; got {t}")
+        if self.solver not in SOLVERS:
+            raise NcoError(f"{name('solver')} {self.solver!r} is not a solver; choose one of {', '.join(SOLVERS)}")
+        if self.num_starts is not None and self.num_starts < 0:
+            raise NcoError(f"{name('num_starts')} must be 0 (one greedy rollout) or more, got {self.num_starts}")
+        if self.num_seeds < 1:
+            raise NcoError(
+                f"{name('num_seeds')} must be 1 or more, got {self.num_seeds} (a search without policy seeds:"
+                " solver pyvrp)"
+            )
+        if self.num_augment not in (1, 2, 4, 8):
+            raise NcoError(f"{name('num_augment')} must be 1, 2, 4 or 8 symmetric views, got {self.num_augment}")
+        if self.decode not in ("greedy", "sampling"):
+            raise NcoError(f"{name('decode')} must be 'greedy' or 'sampling', got {self.decode!r}")
+        if self.samples is not None and not 0 <= self.samples <= MAX_SAMPLES:
+            raise NcoError(f"{name('samples')} must be between 0 and {MAX_SAMPLES:,}, got {self.samples}")
+        if self.threads is not None and self.threads < 1:
+            raise NcoError(f"{name('threads')} must be 1 or more, got {self.threads}")
 
 
 # What `time_limit=0` means: every solver returns its construction and runs no search, however long that takes.
@@ -87,12 +119,16 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
     Carlo statistics (envs.robust.RobustReport.as_dict)."""
     from envs.errors import InstanceError
 
+    opts.validate()
     stochastic = instance.travel_model is not None
     if opts.samples and not stochastic:
         raise InstanceError(f"instance {instance.name} has no travel_model: robust evaluation needs one")
-    if opts.samples is not None and opts.samples < 0:
-        raise InstanceError(f"the number of samples must be zero or positive, got {opts.samples}")
     samples = DEFAULT_SAMPLES if opts.samples is None and stochastic else opts.samples or 0
+    if samples * instance.num_clients > MAX_SAMPLED_VISITS:  # it would run for minutes after the solve
+        raise InstanceError(
+            f"{samples:,} samples x {instance.num_clients:,} clients is more than {MAX_SAMPLED_VISITS:,} sampled"
+            f" visits (about 10 s on one core); use at most {MAX_SAMPLED_VISITS // instance.num_clients:,} samples"
+        )
     plan = instance
     if stochastic:
         from envs.travel_model import planning_instance

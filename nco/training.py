@@ -36,7 +36,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rl4co.models.rl.common.base import RL4COLitModule
 from rl4co.utils.trainer import RL4COTrainer
 
-from envs.errors import NcoError
+from envs.errors import Interrupted, NcoError
 from envs.profiles import MIXES
 from envs.rl_env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
 from envs.variants import parse_variants
@@ -45,16 +45,15 @@ from nco.policy import AttentionPolicy, PolicyConfig
 from nco.threads import available_cores, torch_threads
 
 
-class TrainingInterrupted(NcoError):
+class TrainingInterrupted(Interrupted):
     """SIGINT or SIGTERM stopped train(); the policy and the Lightning state were saved first.
 
     `exit_code` is the shell's convention for a process ended by the signal (130 for SIGINT, 143 for SIGTERM),
     which the CLI returns."""
 
     def __init__(self, message: str, signum: int, last: Path | None, checkpoint: Path | None):
-        super().__init__(message)
+        super().__init__(message, signum)
         self.signum, self.last, self.checkpoint = signum, last, checkpoint
-        self.exit_code = 128 + signum
 
 
 class KeyboardTrainingInterrupted(TrainingInterrupted, KeyboardInterrupt):

@@ -130,7 +130,7 @@ def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(caps
     ("args", "message"),
     [
         (["--plan-quantile", "1.5"], "--plan-quantile must be 'mean' or a number between 0 and 1, got '1.5'"),
-        (["--samples", "-4"], "the number of samples must be zero or positive, got -4"),
+        (["--samples", "-4"], "--samples must be between 0 and 1,000,000, got -4"),
     ],
 )
 def test_bad_robust_options_give_one_line(capsys, tmp_path, args, message):
