@@ -73,14 +73,17 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     """Load a policy in eval mode and its info dict; CheckpointError on any mismatch."""
     path = Path(path or DEFAULT_CHECKPOINT).with_suffix(".pt")
     info = read_checkpoint_info(path)
-    try:
-        cfg = PolicyConfig(**info["config"])
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path}: bad model configuration ({e})") from None
+    cfg = _config(info, path)
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises several types for corrupt files
-        raise CheckpointError(f"checkpoint {path} cannot be read: {str(e).splitlines()[0]}") from None
+        text = str(e)
+        reason = text.splitlines()[0].split(". ")[0][:160] if text else type(e).__name__
+        if "Unsupported global" in text:  # never torch's advice to unpickle it: a file can carry code
+            reason = "it holds pickled Python objects besides tensors, and nco loads weights only"
+        elif "Weights only load failed" in text:
+            reason = "not a PyTorch weights file (or a damaged one)"
+        raise CheckpointError(f"checkpoint {path} cannot be read as policy weights: {reason}") from None
     policy = AttentionPolicy(cfg)
     try:
         policy.load_state_dict(state)
@@ -88,6 +91,25 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
         first = str(e).replace("\n", " ").replace("\t", "")[:200]
         raise CheckpointError(f"checkpoint {path} does not match its configuration: {first}") from None
     return policy.to(device).eval(), info
+
+
+def _config(info: dict, path: Path) -> PolicyConfig:
+    """The checkpoint's model configuration, each field checked by name (a file may have been edited by hand)."""
+    from dataclasses import fields
+
+    config = info.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {path}: its configuration has no 'config' object")
+    known = [f.name for f in fields(PolicyConfig)]
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise CheckpointError(
+            f"checkpoint {path}: unknown configuration field {unknown[0]!r} (known: {', '.join(known)})"
+        )
+    try:
+        return PolicyConfig(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: configuration {e}") from None
 
 
 def transplant(source: AttentionPolicy, target: AttentionPolicy) -> AttentionPolicy:

@@ -415,6 +415,7 @@ OPTION_NAMES = {
     "decode": "--decode",
     "samples": "--samples",
     "threads": "--threads",
+    "seed": "--seed",
 }
 
 
@@ -432,6 +433,9 @@ def cmd_solve(args) -> int:
         return solve_folder(path, args, opts)
     if args.unreachable == "report":
         return report_unreachable(args)
+    if opts.threads and opts.threads > available_cores():  # more threads than cores only wait for each other
+        print(f"note: {available_cores()} policy threads, not {opts.threads}: {available_cores()} cores", file=sys.stderr)
+        opts = replace(opts, threads=available_cores())
     check_targets(args, folder=False)
     from envs.loaders import load_instance
 

@@ -92,8 +92,13 @@ def build(pbf: str | Path, out_dir: str | Path | None = None, profile: str = "ca
         raise OsrmError(f"OSM extract not found: {pbf}")
     name = _base_name(pbf)
     out = Path(out_dir) if out_dir is not None else pbf.parent / name
+    if out.exists() and not out.is_dir():
+        raise OsrmError(f"--out {out}: is a file; the graph is a folder of files (give a folder)")
     tools = {b: find_binary(b) for b in BINARIES[:3]}
     lua = profile_path(profile)
+    from envs.output_files import check_folder_target
+
+    check_folder_target(out, f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
     base = out / f"{name}.osrm"
     data_version = f"{_file_hash(pbf)[:16]}-{_file_hash(lua)[:8]}"

@@ -52,7 +52,25 @@ class PolicyConfig:
     moe_experts: int = 0  # > 0: encoder feed-forward layers are mixtures of this many experts
     moe_top_k: int = 2
 
+    # whole-number fields: (least, most); the most keeps a hand-edited configuration from allocating gigabytes
+    LIMITS = {"embed_dim": (1, 4096), "num_heads": (1, 64), "num_layers": (1, 64), "ff_dim": (1, 16384),
+              "moe_experts": (0, 64), "moe_top_k": (1, 64)}  # fmt: skip
+
     def __post_init__(self):
+        for name, (least, most) in self.LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+                raise ValueError(f"{name} must be a whole number from {least} to {most}, got {value!r}")
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} must be a multiple of num_heads {self.num_heads}")
+        if isinstance(self.tanh_clip, bool) or not isinstance(self.tanh_clip, int | float) or not 0 < self.tanh_clip < 1e6:
+            raise ValueError(f"tanh_clip must be a positive number, got {self.tanh_clip!r}")
+        if not isinstance(self.matrix, bool):
+            raise ValueError(f"matrix must be true or false, got {self.matrix!r}")
+        if self.moe_experts and self.moe_top_k > self.moe_experts:
+            raise ValueError(f"moe_top_k {self.moe_top_k} must be at most moe_experts {self.moe_experts}")
+        if isinstance(self.attributes, str) or not all(isinstance(a, str) for a in self.attributes):
+            raise ValueError(f"attributes must be a list of names, got {self.attributes!r}")
         unknown = set(self.attributes) - set(ATTRIBUTE_GROUPS)
         if unknown:
             raise ValueError(f"unknown attribute groups {sorted(unknown)}; known: {', '.join(ATTRIBUTE_GROUPS)}")

@@ -24,6 +24,7 @@ from envs.solution import Solution
 SOLVERS = ("nco", "ortools", "pyvrp")
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 1_000_000  # the estimates' standard errors are long below the printed digits by then
+MAX_THREADS = 1024  # torch crashes at some 100,000 threads; more than the cores never helps (the CLI caps it)
 MAX_SAMPLED_VISITS = 200_000_000  # samples x clients of one robust evaluation: about 10 s on one core
 
 
@@ -69,8 +70,10 @@ class SolveOptions:
             raise NcoError(f"{name('decode')} must be 'greedy' or 'sampling', got {self.decode!r}")
         if self.samples is not None and not 0 <= self.samples <= MAX_SAMPLES:
             raise NcoError(f"{name('samples')} must be between 0 and {MAX_SAMPLES:,}, got {self.samples}")
-        if self.threads is not None and self.threads < 1:
-            raise NcoError(f"{name('threads')} must be 1 or more, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise NcoError(f"{name('threads')} must be from 1 to {MAX_THREADS}, got {self.threads}")
+        if not 0 <= self.seed < 2**32:  # the searches' generators take 32-bit seeds
+            raise NcoError(f"{name('seed')} must be a whole number from 0 to {2**32 - 1}, got {self.seed}")
 
 
 # What `time_limit=0` means: every solver returns its construction and runs no search, however long that takes.

@@ -138,7 +138,10 @@ def test_a_full_disk_keeps_the_previous_solution_and_prints_the_plan(tmp_path):
         (["--samples", "10000000"], "--samples must be between 0 and 1,000,000, got 10000000"),
         (["--time-limit", "nan"], "--time-limit must be a finite number of seconds"),
         (["--time-limit", "inf"], "--time-limit must be a finite number of seconds"),
-        (["--threads", "0"], "--threads must be 1 or more, got 0"),
+        (["--threads", "0"], "--threads must be from 1 to 1024, got 0"),
+        (["--threads", "100000"], "--threads must be from 1 to 1024, got 100000"),
+        (["--seed", "-1"], "--seed must be a whole number from 0 to 4294967295, got -1"),
+        (["--seed", str(2**70)], "--seed must be a whole number from 0 to 4294967295"),
         (["--augment", "3"], "argument --augment: invalid choice"),
     ],
 )
@@ -226,3 +229,67 @@ def test_folder_file_that_breaks_a_solver_fails_alone(tmp_path, capsys):
     assert code == 1 and len(lines) == 3 and lines[-1].startswith("2 instances, 1 feasible")
     assert lines[0].startswith("small: 8 clients") and lines[1].startswith("error: ") and "huge" in lines[1]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.solution.json"]
+
+
+# ---------------------------------------------------------------------- checkpoint files, by field
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c.update(embed_dim="abc"),
+            "configuration embed_dim must be a whole number from 1 to 4096, got 'abc'",
+        ),
+        (lambda c: c.update(num_layers=-1), "configuration num_layers must be a whole number from 1 to 64, got -1"),
+        (lambda c: c.update(embed_dim=130), "configuration embed_dim 130 must be a multiple of num_heads 8"),
+        (lambda c: c.update(matrix="yes"), "configuration matrix must be true or false, got 'yes'"),
+        (lambda c: c.update(bogus=3), "unknown configuration field 'bogus' (known: embed_dim, num_heads"),
+        (lambda c: c.update(ff_dim=10**9), "configuration ff_dim must be a whole number from 1 to 16384"),
+    ],
+)
+def test_a_checkpoint_configuration_is_checked_field_by_field(tmp_path, capsys, edit, message):
+    from nco.checkpoint import DEFAULT_CHECKPOINT
+
+    info = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    edit(info["config"])
+    (tmp_path / "p.json").write_text(json.dumps(info))
+    (tmp_path / "p.pt").write_bytes(DEFAULT_CHECKPOINT.read_bytes())
+    code, out, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "p.pt")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: checkpoint {tmp_path / 'p.pt'}: {message}")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"garbage\n", "not a PyTorch weights file (or a damaged one)"),
+        (None, "it holds pickled Python objects besides tensors, and nco loads weights only"),
+    ],
+)
+def test_an_unreadable_checkpoint_gets_one_line_without_torchs_unpickling_advice(tmp_path, capsys, content, message):
+    import torch
+
+    from nco.checkpoint import DEFAULT_CHECKPOINT
+
+    (tmp_path / "p.json").write_text(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    if content is None:
+        torch.save({"weights": NcoError("an object, not a tensor")}, tmp_path / "p.pt")
+    else:
+        (tmp_path / "p.pt").write_bytes(content)
+    code, out, err = run_cli(capsys, "solve", "--instance", CITY, "--checkpoint", tmp_path / "p.pt")
+    assert code == 2 and err == f"error: checkpoint {tmp_path / 'p.pt'} cannot be read as policy weights: {message}\n"
+    assert "weights_only" not in err
+
+
+def test_osrm_build_refuses_an_output_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    pbf = ROOT / "data" / "osm" / "monaco.osm.pbf"
+    code, out, err = run_cli(capsys, "osrm", "build", "--pbf", pbf, "--out", tmp_path / "taken")
+    assert (
+        code == 2
+        and err == f"error: --out {tmp_path / 'taken'}: is a file; the graph is a folder of files (give a folder)\n"
+    )
+    code, out, err = run_cli(capsys, "osrm", "build", "--pbf", pbf, "--out", tmp_path / "taken" / "sub")
+    assert (
+        code == 2
+        and err == f"error: --out {tmp_path / 'taken' / 'sub'}: {tmp_path / 'taken'} is a file, not a folder\n"
+    )
