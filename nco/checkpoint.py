@@ -73,7 +73,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     """Load a policy in eval mode and its info dict; CheckpointError on any mismatch."""
     path = Path(path or DEFAULT_CHECKPOINT).with_suffix(".pt")
     info = read_checkpoint_info(path)
-    cfg = _config(info, path)
+    cfg = checkpoint_config(info, path)
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises several types for corrupt files
@@ -93,7 +93,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     return policy.to(device).eval(), info
 
 
-def _config(info: dict, path: Path) -> PolicyConfig:
+def checkpoint_config(info: dict, path: Path) -> PolicyConfig:
     """The checkpoint's model configuration, each field checked by name (a file may have been edited by hand)."""
     from dataclasses import fields
 

@@ -833,12 +833,15 @@ def cmd_train(args) -> int:
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     if args.init_from:  # the checkpoint's architecture; --policy may switch its matrix inputs on or off
-        from nco.checkpoint import read_checkpoint_info
+        from nco.checkpoint import checkpoint_config, read_checkpoint_info
 
-        own = PolicyConfig(**read_checkpoint_info(args.init_from)["config"])
+        own = checkpoint_config(read_checkpoint_info(args.init_from), Path(args.init_from))
         policy = replace(own, matrix=args.policy == "matrix") if args.policy in ("attention", "matrix") else own
     else:
-        policy = PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix")
+        try:
+            policy = PolicyConfig(num_layers=args.layers, embed_dim=args.embed_dim, matrix=args.policy == "matrix")
+        except ValueError as e:  # in the options' own names
+            raise NcoError(str(e).replace("embed_dim", "--embed-dim").replace("num_layers", "--layers")) from None
     if args.variants:
         from envs.variants import parse_variants
 

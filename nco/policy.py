@@ -62,7 +62,9 @@ class PolicyConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
                 raise ValueError(f"{name} must be a whole number from {least} to {most}, got {value!r}")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} must be a multiple of num_heads {self.num_heads}")
+            near = max(1, round(self.embed_dim / self.num_heads)) * self.num_heads
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by the policy's {self.num_heads} attention"
+                             f" heads (try {near})")  # fmt: skip
         if isinstance(self.tanh_clip, bool) or not isinstance(self.tanh_clip, int | float) or not 0 < self.tanh_clip < 1e6:
             raise ValueError(f"tanh_clip must be a positive number, got {self.tanh_clip!r}")
         if not isinstance(self.matrix, bool):

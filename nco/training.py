@@ -365,14 +365,7 @@ class TrainConfig:
             raise NcoError(f"unknown --distribution {self.distribution!r}; known: {', '.join(GENERATORS)}")
         if self.logger not in ("csv", "tensorboard", "none"):
             raise NcoError(f"--logger must be csv, tensorboard or none, got {self.logger!r}")
-        policy = self.policy or (None if self.init_from else PolicyConfig())  # None: the checkpoint's, valid
-        if policy is not None:
-            _whole_at_least("--embed-dim", policy.embed_dim, 1)
-            heads = policy.num_heads
-            if policy.embed_dim % heads:
-                near = max(1, round(policy.embed_dim / heads)) * heads
-                raise NcoError(f"--embed-dim {policy.embed_dim} is not divisible by the policy's {heads} attention"
-                               f" heads (try {near})")  # fmt: skip
+        # the policy's own fields are checked by PolicyConfig itself
         devices = self.devices
         if not (devices == "auto" or (str(devices).isdigit() and int(devices) >= 1)):  # str(True) is no digit
             raise NcoError(f"--devices must be 'auto' or a positive number of devices, got {devices!r}")

@@ -240,7 +240,10 @@ def test_folder_file_that_breaks_a_solver_fails_alone(tmp_path, capsys):
             "configuration embed_dim must be a whole number from 1 to 4096, got 'abc'",
         ),
         (lambda c: c.update(num_layers=-1), "configuration num_layers must be a whole number from 1 to 64, got -1"),
-        (lambda c: c.update(embed_dim=130), "configuration embed_dim 130 must be a multiple of num_heads 8"),
+        (
+            lambda c: c.update(embed_dim=130),
+            "configuration embed_dim 130 is not divisible by the policy's 8 attention heads (try 128)",
+        ),
         (lambda c: c.update(matrix="yes"), "configuration matrix must be true or false, got 'yes'"),
         (lambda c: c.update(bogus=3), "unknown configuration field 'bogus' (known: embed_dim, num_heads"),
         (lambda c: c.update(ff_dim=10**9), "configuration ff_dim must be a whole number from 1 to 16384"),
