@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from baselines import pyvrp_solver
+from envs import interrupt
 from envs.checker import check
 from envs.errors import UnsupportedFeatureError
 from envs.instance import Instance, require_features
@@ -137,7 +138,10 @@ def _policy_seeds(instance, checkpoint, num_seeds, policy_end, greedy_end, start
         notes.append(f"policy not used: {e}")
         return [], None
     except OutOfTime:  # a large instance, a short budget, a busy machine or Ctrl-C
-        notes.append(f"policy not used: its greedy rollout did not finish in {time.perf_counter() - started:.2f} s")
+        if interrupt.requested():
+            notes.append("policy not used: the signal came before its greedy rollout finished")
+        else:
+            notes.append(f"policy not used: its greedy rollout did not finish in {time.perf_counter() - started:.2f} s")
         return [], None
     pool = zip(built.meta.get("pool", []), built.meta.get("pool_types", []))
     seeds = [Solution.from_giant_tour(tour, "nco", types=types) for tour, types in pool] or [built]
