@@ -2,7 +2,7 @@
 command, with what it does now.
 
     python scripts/fault_report.py            # every case (about 3 minutes on 2 cores)
-    python scripts/fault_report.py --only signal,folder
+    python scripts/fault_report.py --only sigint,folder --busy 2   # two CPU-bound processes beside it
 
 Each case runs `python -m nco ...` in a subprocess (fake OSRM servers on 127.0.0.1, a file-size limit for a
 full disk, signals sent by this driver) and prints one Markdown row: the case, what nco did (exit status,
@@ -460,7 +460,16 @@ def cases() -> list[Case]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated words: run the cases whose group or name holds one")
+    p.add_argument("--busy", type=int, default=0, help="CPU-bound processes spinning beside every case")
     args = p.parse_args()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from cpu_load import cpu_load
+
+    with cpu_load(args.busy):
+        return report(args)
+
+
+def report(args) -> int:
     words = [w.strip().lower() for w in args.only.split(",")] if args.only else []
     chosen = [k for k in cases() if not words or any(w in f"{k.group} {k.name}".lower() for w in words)]
     print("| class | case | expected | exit | s | what nco said | ok |")
