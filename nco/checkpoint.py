@@ -16,7 +16,7 @@ from envs.output_files import replaced, write_text
 from nco.policy import AttentionPolicy, PolicyConfig, input_columns
 
 FORMAT = "nco-checkpoint/1"
-PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+PACKAGE_DATA = Path(__file__).resolve().parent / "checkpoints"  # package data: `pip install .` ships them
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
 MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
 VARIANTS_CHECKPOINT = PACKAGE_DATA / "variants100.pt"  # reads time windows, backhauls, open routes, limits

@@ -6,7 +6,7 @@
     python scripts/compare.py x --folder data/x --time-limit 5
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
-        nco-greedy:data/checkpoints/cvrp100.pt,nco:data/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
+        nco-greedy:nco/checkpoints/cvrp100.pt,nco:nco/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
     # generated 100-client instances of each variant (envs.variants), 16 per variant; gap to PyVRP 10 CPU-s
     # (OR-Tools 10 s, wall time on one core, where PyVRP cannot model the variant); rows per variant
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL

@@ -359,7 +359,7 @@ def train(*args) -> Callable[[Path], Run]:
 
 
 def train_resume_pt(tmp: Path) -> Run:
-    return nco("train", "--out", tmp / "run", "--resume", ROOT / "data" / "checkpoints" / "cvrp100.pt")
+    return nco("train", "--out", tmp / "run", "--resume", ROOT / "nco" / "checkpoints" / "cvrp100.pt")
 
 
 def cases() -> list[Case]:

@@ -55,7 +55,7 @@ def policy_figures() -> dict:
 
     out = {}
     for name, files in POLICY_CASES.items():
-        checkpoint = DATA / "checkpoints" / f"{name}.pt"
+        checkpoint = ROOT / "nco" / "checkpoints" / f"{name}.pt"
         for rel in files:
             inst = load(rel)
             if inst.travel_model is not None:

@@ -8,23 +8,23 @@
     python scripts/train_shipped.py --variant fleet --minutes-100 40     # fleet100 (types, costs, zones)
     python scripts/train_shipped.py --variant svrp --minutes-100 15      # svrp50 (stochastic travel times)
 
-cvrp100 is copied to data/checkpoints/cvrp100.{pt,json}. road100_matrix is the
+cvrp100 is copied to nco/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
 attention bias silent, the pointer starting with a nearest-neighbour prior) on 100-client instances drawn from the Monaco
-dataset's training locations, copied to data/checkpoints/road100_matrix.
+dataset's training locations, copied to nco/checkpoints/road100_matrix.
 variants100 is fine-tuned from cvrp100 on mixed batches of every variant of
 envs.variants (the attribute columns cvrp100 lacks start at zero: adapter
-layers), copied to data/checkpoints/variants100; --moe trains the
+layers), copied to nco/checkpoints/variants100; --moe trains the
 mixture-of-experts policy (4 experts, top 2, each starting as cvrp100's
 feed-forward layer) and --scratch a dense policy from random weights on the
 same data, for the comparisons (neither is installed unless --install).
 fleet100 is fine-tuned from cvrp100 on heterogeneous, profiled fleets
 (envs.profiles: the four fleet mixes of the X heterogeneous sets, zones,
 preferences; half on uniform, half on X-like positions), copied to
-data/checkpoints/fleet100. svrp50 is fine-tuned from variants100 on
+nco/checkpoints/fleet100. svrp50 is fine-tuned from variants100 on
 SVRPBench-like city days of 50 clients (envs.svrp_instances): it decodes on
 expected travel times and is charged the lateness of sampled days
-(envs.sampled_times), copied to data/checkpoints/svrp50. On a
+(envs.sampled_times), copied to nco/checkpoints/svrp50. On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.
 """
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--out", default="runs/shipped")
-    ap.add_argument("--install", help="default data/checkpoints/cvrp100, or road100_matrix for --variant road")
+    ap.add_argument("--install", help="default nco/checkpoints/cvrp100, or road100_matrix for --variant road")
     args = ap.parse_args()
     out = Path(args.out)
     if args.variant == "multi":
