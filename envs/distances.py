@@ -17,6 +17,10 @@ def euclidean(coords: np.ndarray, rounding: Rounding = "exact") -> np.ndarray:
     """
     c = np.asarray(coords, dtype=np.float64)
     n = len(c)
+    from envs.memory import require
+
+    # this matrix and the checks and copies that follow it before any solver runs (three of its size)
+    require(3 * 8.0 * n * n, f"a distance matrix of {n:,} locations")
     d = np.empty((n, n))
     x, y = c[:, 0], c[:, 1]
     step = max(1, BLOCK_ENTRIES // max(n, 1))  # rows per block: the temporaries stay small at 10,000 points

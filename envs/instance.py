@@ -260,7 +260,7 @@ class Instance:
         """Whether both matrices equal their transposes."""
         memo = self._symmetry
         if memo is None or memo[0] is not self.distance or memo[1] is not self.duration:
-            same = np.array_equal(self.distance, self.distance.T) and np.array_equal(self.duration, self.duration.T)
+            same = _symmetric(self.distance) and (self.duration is self.distance or _symmetric(self.duration))
             self._symmetry = memo = (self.distance, self.duration, same)
         return memo[2]
 
@@ -323,6 +323,11 @@ def _scalar(value) -> float:
         return float("nan")
 
 
+def _symmetric(m: np.ndarray, rows: int = 512) -> bool:
+    """m == m.T, by blocks of rows right of the diagonal against their mirror (no n x n temporary)."""
+    return all(np.array_equal(m[lo : lo + rows, lo:], m[lo:, lo : lo + rows].T) for lo in range(0, m.shape[0], rows))
+
+
 def _matrix(values, what: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64)
@@ -332,6 +337,8 @@ def _matrix(values, what: str) -> np.ndarray:
         raise InstanceError(f"{what} matrix has an entry too large for a float (at most {MAX_MAGNITUDE:g})") from None
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise InstanceError(f"{what} matrix must be square, got shape {arr.shape}")
+    if arr.size and 0 <= arr.min() and arr.max() <= MAX_MAGNITUDE:  # the usual case in two passes (NaN fails both)
+        return arr
     if np.isnan(arr).any():
         i, j = np.argwhere(np.isnan(arr))[0]
         raise InstanceError(f"{what} matrix entry [{i}][{j}] is NaN")

@@ -31,6 +31,12 @@ def policy_seconds(time_limit: float, share: float) -> float:
     return min(max(share * time_limit, MIN_POLICY_S), time_limit / 2)
 
 
+# a greedy rollout against the savings construction on the same instance (both grow as n^2): 13x at 1,000
+# clients, more above; a rollout expected past its deadline is not started (at 10,000 clients building its
+# tensors and one encoder layer alone took 6 s before the deadline could stop it)
+GREEDY_PER_SAVINGS = 8.0
+
+
 def solve(
     instance: Instance,
     time_limit: float,
@@ -63,16 +69,26 @@ def solve(
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, notes, used = construct(instance, time_limit, started, checkpoint, num_seeds, policy_share, **decoding)
     construct_s = time.perf_counter() - started
-    data, ints = pyvrp_solver.build_problem_data(instance)
-    pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
-    search_start = time.perf_counter() - started
-    remaining = time_limit - search_start
-    run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed, initial=pv_seeds,
-                                   educate=educate)  # fmt: skip
+    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(seeds), "checkpoint": used,
+            "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})}}
+    deadline = started + time_limit
+    try:  # on a giant instance the search's set-up alone can outlast the budget: then the best construction
+        best = seeds[0] if seeds else None
+        pyvrp_solver.setup_fits(best, started, time_limit, deadline)
+        data, ints = pyvrp_solver.build_problem_data(instance)
+        pyvrp_solver.setup_fits(best, started, time_limit, deadline, time.perf_counter() - started - construct_s)
+        pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
+        search_start = time.perf_counter() - started
+        remaining = time_limit - search_start
+        run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed,
+                                       initial=pv_seeds, educate=educate, deadline=deadline)  # fmt: skip
+    except pyvrp_solver.SearchSkipped as skipped:
+        sol = pyvrp_solver.construction_only(best, "nco", started, meta)
+        sol.meta["trace"] = [(round(construct_s, 4), check(instance, best).cost)]
+        sol.meta["note"] = "; ".join([*notes, str(skipped)])
+        return sol
     elapsed = time.perf_counter() - started
     idle = pyvrp_solver.idle_search_note(run, remaining)
-    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(pv_seeds), "checkpoint": used,
-            "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})}}
     sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta, offset=search_start)
     # One anytime curve over the whole budget: the construction's best (seeds come best first), then the GA's.
     curve = [(round(construct_s, 4), check(instance, seeds[0]).cost)] if seeds else []
@@ -106,8 +122,12 @@ def construct(
                                            time.perf_counter() + pyvrp_solver.CONSTRUCTION_MIN_S))  # fmt: skip
     policy_end = started + policy_seconds(time_limit, policy_share)
     greedy_end = pyvrp_solver.construction_deadline(started, time_limit, GREEDY_SHARE)
+    expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
     if time.perf_counter() >= greedy_end:
         notes.append(f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s")
+    elif time.perf_counter() + expected > greedy_end:  # giant instances: the rollout would be given up late
+        notes.append(f"policy not used: its greedy rollout would take about {expected:.1f} s, more than the"
+                     f" {max(0.0, greedy_end - time.perf_counter()):.1f} s it may have")  # fmt: skip
     else:
         seeds, used = _policy_seeds(instance, checkpoint, num_seeds, policy_end, greedy_end, started, notes, decoding)
     if seeds:

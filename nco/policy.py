@@ -242,11 +242,16 @@ class AttentionPolicy(nn.Module):
             feats.update(_client_attributes(data, units))
         x = torch.stack([feats[c] for c in self.columns["embed_client"]], dim=-1)
         h = torch.cat([depot, self.embed_client(x)], dim=1)
+        began = time.perf_counter()
         for k, layer in enumerate(self.layers):
             # a layer is the longest step on big inputs; Ctrl-C within a budget ends it as the deadline would
             if deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
                 raise OutOfTime(f"encoding stopped after {k} of {len(self.layers)} layers")
             h = layer(h, bias)
+            if deadline is not None and k == 0 and len(self.layers) > 1:  # the layers cost alike: will they fit?
+                per_layer = time.perf_counter() - began
+                if time.perf_counter() + per_layer * (len(self.layers) - 1) > deadline:
+                    raise OutOfTime(f"encoding would take about {per_layer * len(self.layers):.1f} s")
         return h
 
     @staticmethod
@@ -308,11 +313,16 @@ class AttentionPolicy(nn.Module):
         # every route may start with up to 2K vehicle-type switches (K-1 chosen, then a full turn when stuck)
         switches = 2 * data["veh_cap"].shape[1] * n1 if dyn.has_fleet(data) else 0
         limit = max_steps or 4 * n1 + 4 + switches
-        for _ in range(limit):
+        began = time.perf_counter()
+        for step in range(limit):
             if dyn.done(state).all():
                 break
             if deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
                 raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
+            if deadline is not None and step == 32 and n1 > 256:  # every client needs a step: will they fit?
+                per_step = (time.perf_counter() - began) / step
+                if time.perf_counter() + per_step * (n1 - 1 - step) > deadline:
+                    raise OutOfTime(f"decoding would take about {per_step * n1:.1f} s")
             mask = dyn.action_mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))
             q = graph_q + self.project_step(torch.cat([cur, self._context(state, data, glob, units)], dim=-1))

@@ -24,6 +24,9 @@ from envs.solution import Solution
 SOLVERS = ("nco", "ortools", "pyvrp")
 DEFAULT_SAMPLES = 1000
 MAX_SAMPLES = 1_000_000  # the estimates' standard errors are long below the printed digits by then
+# peak memory per pair of locations, beyond the instance's own matrices (measured at 5,000 and 10,000 clients:
+# OR-Tools' model copies its matrices into Python lists; PyVRP keeps integer copies, the policy float32 ones)
+BYTES_PER_PAIR = {"nco": 60, "pyvrp": 50, "ortools": 100}
 MAX_THREADS = 1024  # torch crashes at some 100,000 threads; more than the cores never helps (the CLI caps it)
 MAX_SAMPLED_VISITS = 200_000_000  # samples x clients of one robust evaluation: about 10 s on one core
 
@@ -141,6 +144,10 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
 
         if opts.solver == "nco" and opts.checkpoint is None and ROBUST_CHECKPOINT.exists():
             opts = replace(opts, checkpoint=str(ROBUST_CHECKPOINT))  # the policy trained to leave slack
+    from envs.memory import require
+
+    pairs = float(instance.num_nodes) ** 2
+    require(BYTES_PER_PAIR[opts.solver] * pairs, f"{opts.solver} on {instance.num_clients:,} clients")
     solve = solver_function(opts)
     started = time.perf_counter()
     solution = solve(plan)

@@ -76,8 +76,8 @@ def test_a_budget_too_short_to_search_returns_the_construction_and_says_so():
     sol = hybrid.solve(inst, 0.02)  # construction time eats the budget: no GA iteration fits
     report = check(inst, sol)
     assert report.feasible and report.num_routes < trivial_routes(inst) / 2
-    if sol.meta["num_iterations"] == 0:
-        assert "the genetic search ran no iteration" in sol.meta["note"]
+    if sol.meta["num_iterations"] == 0:  # it started and ran none, or its set-up did not fit and it was skipped
+        assert "the genetic search ran no iteration" in sol.meta["note"] or "search was skipped" in sol.meta["note"]
 
 
 @pytest.mark.parametrize("solver", ["nco", "pyvrp", "ortools"])
@@ -100,7 +100,7 @@ def test_pyvrp_alone_at_no_budget_returns_its_savings_start_not_one_route_per_cl
     assert report.feasible and report.num_routes < trivial_routes(inst) / 4
     assert sol.meta["construction"] == "savings"
     if sol.meta["num_iterations"] == 0:
-        assert "ran no iteration" in sol.meta["note"]
+        assert "ran no iteration" in sol.meta["note"] or "search was skipped" in sol.meta["note"]
 
 
 def test_ortools_warm_start_refuses_a_zero_budget_by_name(capsys):
