@@ -28,7 +28,10 @@ from envs.errors import (
     NcoError,
     NoSolutionFound,
 )
-from nco.solve import SOLVERS, TIME_LIMIT_ZERO, SolveOptions, solve_and_check
+from nco.render import policy_name, say, shown, summary, trace_text
+from nco.solvers.pipeline import TIME_LIMIT_ZERO, SolveOptions, solve_and_check
+from nco.solvers.registry import ALIASES
+from nco.solvers.registry import SOLVERS as REGISTERED
 from nco.threads import INFERENCE_THREADS, available_cores, split_cores
 
 INSTANCE_SUFFIXES = (".json", ".vrp", ".txt")
@@ -78,21 +81,6 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
-# C0 and C1 controls (escape sequences, carriage return, newline), line separators and bidirectional overrides:
-# what would let an instance's name or ids clear a terminal or forge a "feasible" line in a CI log
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def shown(value) -> str:
-    """`value` as text that prints as itself: control characters escaped as \\xNN or \\uNNNN."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", str(value))
-
-
-def say(text: str) -> None:
-    """Print lines nco composed (their own line breaks kept; anything else a file put there escaped)."""
-    print("\n".join(shown(line) for line in text.split("\n")))
-
-
 class HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the help already says it."""
 
@@ -125,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = add_parser(sub, "solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
     s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
     s.add_argument(
-        "--solver", choices=SOLVERS, default="nco",
-        help="nco: the trained policy, then PyVRP's genetic search seeded by it; ortools; pyvrp",
+        "--solver", choices=[*REGISTERED, *ALIASES], default="hybrid", metavar="NAME",
+        help="; ".join(f"{k}: {v}" for k, v in REGISTERED.items()) + "; nco: the old name of hybrid",
     )  # fmt: skip
     s.add_argument(
         "--time-limit",
@@ -368,17 +356,14 @@ def reachability_text(found, first: int = 3) -> str:
     return "\n".join(lines)
 
 
-def dropped_line(dropped, first: int = 20) -> str:
-    """The summary's line naming the clients --unreachable drop left out (the first `first` of them)."""
-    more = f", ... ({len(dropped) - first} more)" if len(dropped) > first else ""
-    names = ", ".join(map(shown, dropped[:first])) + more
-    return f"  dropped {len(dropped)} unreachable client{'s' if len(dropped) != 1 else ''}: {names}"
-
-
 # ---------------------------------------------------------------------- solve
 def options(args) -> SolveOptions:
-    return SolveOptions(
-        solver=args.solver,
+    """The solve's options from the command line, checked; the solver's name as the registry spells it."""
+    from nco.solvers.registry import canonical, options_for
+
+    name = canonical(args.solver)
+    opts = SolveOptions(
+        solver=options_for(name, 0.0).solver,
         time_limit=args.time_limit,
         seed=args.seed,
         checkpoint=args.checkpoint,
@@ -391,6 +376,12 @@ def options(args) -> SolveOptions:
         samples=args.samples,
         threads=args.threads,
     )
+    opts.validate(OPTION_NAMES)
+    if name == "policy":  # the policy alone: no search, whatever the budget
+        opts = replace(opts, time_limit=0.0)
+    if name == "ortools+policy":
+        opts = replace(opts, warm_start=True)
+    return opts
 
 
 def _quantile(text: str) -> float | None:
@@ -520,13 +511,6 @@ def solve_stoppably(instance, opts: SolveOptions, announce: bool = False):
     return solution, report, stopped
 
 
-def trace_text(solution) -> str:
-    trace = solution.meta.get("trace")
-    if not trace:
-        return "  (no anytime trace: this solver does not record one)"
-    return "\n".join(["  best cost over time:"] + [f"  {t:8.3f} s  {c:.6g}" for t, c in trace])
-
-
 def write_outputs(instance, solution, report, output: str | None, plot: str | None) -> None:
     if output:
         from envs.json_format import save_solution_json
@@ -536,50 +520,6 @@ def write_outputs(instance, solution, report, output: str | None, plot: str | No
         from nco.plot import plot_routes
 
         plot_routes(instance, solution, report, plot)
-
-
-def summary(instance, solution, report, routes: bool = True) -> str:
-    total = solution.timings.get("total", sum(solution.timings.values()))
-    head = (
-        f"{shown(instance.name)}: {instance.num_clients} clients | solver {solution.solver} | cost {report.cost:.6g}"
-        f" | {report.num_routes} vehicles | {total:.3f} s | {'feasible' if report.feasible else 'INFEASIBLE'}"
-    )
-    if solution.meta.get("checkpoint"):  # which policy built it: planar or matrix-aware
-        head += f" | policy {policy_name(solution.meta['checkpoint'])}"
-    if instance.best_known:
-        head += f" | gap {100 * (report.cost - instance.best_known) / instance.best_known:+.2f}% to best known"
-    lines = [head]
-    if getattr(instance, "dropped", ()):  # --unreachable drop: clients of the file this plan does not serve
-        lines.append(dropped_line(instance.dropped))
-    if solution.meta.get("note"):
-        lines.append(f"  note: {solution.meta['note']}")
-    if solution.meta.get("planned_on"):
-        lines.append(f"  planned on {solution.meta['planned_on']}; cost and feasibility above on nominal times")
-    if solution.meta.get("robust"):
-        import numpy as np
-
-        from envs.robust import RobustReport
-
-        robust = solution.meta["robust"]
-        lines.append("  robust: " + RobustReport(**{**robust, "on_time": np.asarray(robust["on_time"])}).summary())
-    if routes:
-        ids = instance.ids
-        for k, (route, st) in enumerate(zip([r for r in solution.routes if r.visits], report.routes)):
-            veh = instance.fleet[route.vehicle_type]
-            stops = " ".join(shown(ids[c]) for c in route.visits)
-            lines.append(
-                f"  route {k + 1:>3} [{shown(veh.name or route.vehicle_type)}] load {st.delivery:g}/{veh.capacity:g}"
-                f" dist {st.distance:.6g}: {stops}"
-            )
-        lines += [f"  violation: {v}" for v in report.violations]
-    return "\n".join(lines)
-
-
-def policy_name(checkpoint: str | Path) -> str:
-    """A checkpoint as the summary names it: a shipped one by its file (road100_matrix), a training run's
-    best.pt or last.pt by its run folder too (runs/ft/best.pt: ft/best)."""
-    path = Path(checkpoint)
-    return f"{path.parent.name}/{path.stem}" if path.stem in ("best", "last") and path.parent.name else path.stem
 
 
 _worker_stop = 0  # in a folder's worker process: the signal that ended the batch (its next files do not start)
@@ -752,7 +692,6 @@ def _read_checked_solution(instance, path: Path):
 
     nco's JSON if the text starts with `{` or `[`; VRPLIB solution text if the name ends in `.sol` or a line
     reads `Route #k: ...`; else JSON (whose reader says what is wrong)."""
-    import re
 
     from envs.json_format import read_json, solution_from_dict
     from envs.vrplib_format import PYVRP_EXACT_SCALE, load_vrplib_solution

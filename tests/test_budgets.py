@@ -17,7 +17,7 @@ from envs.generators import uniform_instance
 from envs.loaders import load_instance
 from nco import hybrid, neural_solver, threads
 from nco.cli import main
-from nco.solve import SolveOptions, solve_and_check
+from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
 X_SET = [ROOT / "data" / "x" / name for name in ("X-n101-k25.vrp", "X-n157-k13.vrp", "X-n223-k34.vrp")]

@@ -165,7 +165,7 @@ class _no_raise:
 
 def test_a_robust_evaluation_that_would_run_for_minutes_is_refused_before_solving():
     from envs.svrp_instances import svrp_instance
-    from nco.solve import MAX_SAMPLED_VISITS, SolveOptions, solve_and_check
+    from nco.solvers.pipeline import MAX_SAMPLED_VISITS, SolveOptions, solve_and_check
 
     inst = svrp_instance(300, 1)
     with pytest.raises(NcoError, match=r"1,000,000 samples x 300 clients is more than 200,000,000 sampled visits"):

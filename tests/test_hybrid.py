@@ -18,7 +18,7 @@ from envs.vrplib_format import load_vrplib_solution
 from nco import hybrid, neural_solver
 from nco.cli import main
 from nco.policy import OutOfTime
-from nco.solve import SolveOptions, solve_and_check
+from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"

@@ -12,7 +12,7 @@ import pytest
 from envs import interrupt
 from envs.checker import check
 from envs.loaders import load_instance
-from nco.solve import SolveOptions, solve_and_check
+from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUDGET = 60.0  # far beyond the test: only the signal can end these solves in time
 

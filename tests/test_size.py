@@ -20,7 +20,7 @@ def big():
 def test_what_cannot_fit_in_memory_is_refused_before_it_is_allocated(monkeypatch):
     import envs.memory
     from envs.distances import euclidean
-    from nco.solve import SolveOptions, solve_and_check
+    from nco.solvers.pipeline import SolveOptions, solve_and_check
 
     monkeypatch.setattr(envs.memory, "available_bytes", lambda: 10**6)  # 1 MB left
     with pytest.raises(InstanceError, match=r"a distance matrix of 1,001 locations needs about 0\.0 GB"):
@@ -45,7 +45,7 @@ def test_ortools_refuses_a_budget_shorter_than_building_its_model(big):
 @pytest.mark.slow
 @pytest.mark.parametrize("solver", ["nco", "pyvrp"])
 def test_a_short_budget_on_3000_clients_returns_a_feasible_plan_without_running_away(big, solver):
-    from nco.solve import SolveOptions, solve_and_check
+    from nco.solvers.pipeline import SolveOptions, solve_and_check
 
     began = time.perf_counter()
     solution, report = solve_and_check(big, SolveOptions(solver, 1.0))
