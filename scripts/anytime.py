@@ -25,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from envs.instance import Instance  # noqa: E402
-from nco.solvers.pipeline import SolveOptions, solve_and_check  # noqa: E402
+from envs.instance import Instance
+from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
 

@@ -54,12 +54,10 @@ from typing import NoReturn
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from envs.checker import check  # noqa: E402
-from envs.errors import EXIT_BAD_INPUT, NcoError, UnsupportedFeatureError  # noqa: E402
-from envs.instance import Instance  # noqa: E402
-from nco.solvers.pipeline import SolveOptions, solve_and_check  # noqa: E402
+from envs.checker import check
+from envs.errors import EXIT_BAD_INPUT, NcoError, UnsupportedFeatureError
+from envs.instance import Instance
+from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
 ROBUST_COLUMNS = ("expected_cost", "cost_std", "tw_feasibility", "routes_on_time", "expected_lateness")

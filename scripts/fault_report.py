@@ -339,7 +339,6 @@ def infeasible_fleet(tmp: Path) -> Run:
 
 
 def osrm_serve_sigterm(tmp: Path) -> Run:
-    sys.path.insert(0, str(ROOT))
     from nco import osrm_engine
 
     graph = osrm_engine.build(ROOT / "data" / "osm" / "monaco.osm.pbf", tmp / "graph")
@@ -462,7 +461,6 @@ def main() -> int:
     p.add_argument("--only", help="comma-separated words: run the cases whose group or name holds one")
     p.add_argument("--busy", type=int, default=0, help="CPU-bound processes spinning beside every case")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT / "scripts"))
     from cpu_load import cpu_load
 
     with cpu_load(args.busy):

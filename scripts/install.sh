@@ -33,7 +33,7 @@ else
   rm -rf "$wheels"
 fi
 .venv/bin/python -W ignore -c "import torch; print(f'torch {torch.__version__}:', f'CUDA {torch.version.cuda} build' if torch.version.cuda else 'CPU build')"
-pip_q -c constraints.txt -e ".[test]"
+pip_q -c constraints.txt -e ".[test,frame]"
 
 # OSRM: the osrm-bindings wheel on PyPI carries the official, statically linked osrm-* binaries.
 # Only its bin/ and Lua profiles are kept (the Python bindings are not used); the wheel's Python tag

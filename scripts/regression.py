@@ -160,7 +160,6 @@ def main() -> int:
     p.add_argument("--out", help="write the figures here (JSON)")
     p.add_argument("--compare", help="figures recorded earlier: print every difference, exit 1 if any")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))  # run from a checkout without installing
     doc = measure()
     if args.out:
         Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
