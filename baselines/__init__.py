@@ -1,7 +1,7 @@
 """OR-Tools and PyVRP adapters: Instance in, Solution out.
 
 Every adapter has `solve(instance, time_limit=5.0, seed=0, initial=None) -> Solution`,
-`SUPPORTED`, the Instance features (envs.instance.FEATURES) it honours, and
+`SUPPORTED`, the Instance features (envs.model.instance.FEATURES) it honours, and
 `cannot_model(instance) -> str | None`, the one-line reason it would refuse an
 instance (a feature outside SUPPORTED, or PyVRP's linehaul-first backhauls or
 preferences with distance limits), None where it can solve it.

@@ -1,6 +1,6 @@
 """OR-Tools routing baseline: Instance in, Solution out.
 
-The model follows the checker's conventions (envs/checker.py): every vehicle
+The model follows the checker's conventions (envs/model/check.py): every vehicle
 leaves the depot when it opens (time 0 after scaling, see baselines/scaling.py),
 service starts at the later of arrival and window opening (waiting is the
 time dimension's slack), must start by the window's closing, and the vehicle
@@ -45,8 +45,8 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from baselines.scaling import MODELLED_FEATURES, IntegerData, integerize
 from envs import interrupt
 from envs.errors import NoSolutionFound, UnsupportedFeatureError
-from envs.instance import Instance, require_features
-from envs.solution import Route, Solution
+from envs.model.instance import Instance, require_features
+from envs.model.solution import Route, Solution
 
 NAME = "ortools"
 SUPPORTED: frozenset[str] = MODELLED_FEATURES

@@ -6,7 +6,7 @@ so that PyVRP routes map back one to one; it is the piece to reuse when
 seeding PyVRP's genetic algorithm with other solutions (`to_pyvrp_solution`
 converts a Solution for that).
 
-The data follows the checker's conventions (envs/checker.py): each vehicle
+The data follows the checker's conventions (envs/model/check.py): each vehicle
 type's shift opens with the depot and may not start later (start_late = 0
 after the shift to the depot's opening, see baselines/scaling.py), so route
 duration, waiting included, is the return time; `max_duration` is the shift
@@ -51,9 +51,9 @@ from pyvrp.search import LocalSearch, compute_neighbours
 from baselines.scaling import MODELLED_FEATURES, IntegerData, has_preferences, integerize
 from envs import interrupt
 from envs.errors import NoSolutionFound, UnsupportedFeatureError
-from envs.instance import Instance, require_features
-from envs.savings import savings
-from envs.solution import Route, Solution
+from envs.model.instance import Instance, require_features
+from envs.model.savings import savings
+from envs.model.solution import Route, Solution
 
 NAME = "pyvrp"
 SUPPORTED: frozenset[str] = MODELLED_FEATURES
@@ -91,7 +91,7 @@ def solve(
     """Run PyVRP's genetic algorithm for `time_limit` seconds with random seed `seed`.
 
     The search starts from `initial` if given, else from a savings construction
-    (envs/savings.py), so that a budget too short for any iteration still returns
+    (envs/model/savings.py), so that a budget too short for any iteration still returns
     a sensible plan, never PyVRP's random one-route-per-client start;
     meta['note'] says when the search ran no iteration. `time_limit` 0: the
     construction alone. The rest of the initial population is random. `cpu_time`

@@ -17,7 +17,7 @@ once, for every adapter:
   the depot when it opens, and the solvers' routes start at time 0.
 - Loads: deliveries (`demand`) and pickups (`pickup`, the instance's
   backhaul) share one scale. How pickups load the vehicle (mixed or
-  linehaul-first, envs/checker.py) is each adapter's business.
+  linehaul-first, envs/model/check.py) is each adapter's business.
 - Open routes end at their last client: every arc into the depot gets zero
   distance and zero travel time, so a route's return is free, its length is
   the checker's, and its end time is the end of its last service, which is
@@ -42,7 +42,7 @@ The solvers' objective in these units converts back with `to_cost`; the
 checker, not this value, is the authority on a solution's cost.
 
 What the integer model holds: every number of an Instance is at most
-envs.instance.MAX_MAGNITUDE (1e15), and a scale only grows values below about
+envs.model.instance.MAX_MAGNITUDE (1e15), and a scale only grows values below about
 1e5-1e7 (see `choose_scale`), so each scaled value fits int64. Both solvers
 also add values up along routes (OR-Tools' cumuls and objective, PyVRP's
 int64 distances, durations, loads and costs, and its penalised costs, which
@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.errors import InstanceError
-from envs.instance import Instance
+from envs.model.instance import Instance
 
 _TOL = 1e-6  # slack, in scaled units, before rounding up or down
 _MAX_DIGITS = 9  # never scale by more than 10**9

@@ -19,9 +19,9 @@ _HOME = {
     "check": "nco.api",
     "train": "nco.api",
     "SolveResult": "nco.solvers.result",
-    "Instance": "envs.instance",
-    "Solution": "envs.solution",
-    "Report": "envs.checker",
+    "Instance": "envs.model.instance",
+    "Solution": "envs.model.solution",
+    "Report": "envs.model.check",
 }
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from nco.cli import main
+from nco.cli.main import main
 
 sys.exit(main())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from envs.checker import Report
-from envs.instance import Instance
-from envs.solution import Solution
+from envs.model.check import Report
+from envs.model.instance import Instance
+from envs.model.solution import Solution
 from nco.solvers.result import SolveResult
 
 
@@ -19,7 +19,7 @@ def load(path: str | Path, **options: Any) -> Instance:
     path
         The file.
     **options
-        As envs.loaders.load_instance: `osrm_url=...` (road matrices for lon/lat files), `haversine=True`,
+        As envs.io.load.load_instance: `osrm_url=...` (road matrices for lon/lat files), `haversine=True`,
         `unreachable="refuse" | "drop"`, `osrm_timeout=60`.
 
     Returns
@@ -27,7 +27,7 @@ def load(path: str | Path, **options: Any) -> Instance:
     Instance
         The problem, validated; envs.errors.InstanceError (one line) if the file is not.
     """
-    from envs.loaders import load_instance
+    from envs.io.load import load_instance
 
     return load_instance(path, **options)
 
@@ -66,15 +66,15 @@ def solve(
 
 def check(instance: Instance, solution: Solution | SolveResult) -> Report:
     """The checker's report of any plan: cost, feasibility, routes, and every violation."""
-    from envs.checker import check as run_check
+    from envs.model.check import check as run_check
 
     return run_check(instance, solution.solution if isinstance(solution, SolveResult) else solution)
 
 
 def train(**config: Any) -> dict:
-    """Train a policy (nco.training.TrainConfig's fields: num_clients, distribution, epochs, init_from, ...);
+    """Train a policy (nco.train.run.TrainConfig's fields: num_clients, distribution, epochs, init_from, ...);
     returns the run's summary (its result.json). Imports Lightning: seconds, not milliseconds."""
-    from nco.training import TrainConfig
-    from nco.training import train as run_train
+    from nco.train.run import TrainConfig
+    from nco.train.run import train as run_train
 
     return run_train(TrainConfig(**config))

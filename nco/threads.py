@@ -6,7 +6,7 @@ on a loaded 2-core machine one greedy rollout on 100 clients took 1.56 s with
 thread the scheduler has given away. Decoding a batch of one instance gains
 little from more threads even on an idle machine, so inference uses one
 thread unless told otherwise (`nco solve --threads N`); training uses every
-core it may run on (nco/training.py).
+core it may run on (nco/train/run.py).
 """
 
 from __future__ import annotations

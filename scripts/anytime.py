@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.instance import Instance
+from envs.model.instance import Instance
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
@@ -51,10 +51,10 @@ def _run(instance: Instance, label: str, opts: SolveOptions, budget: float) -> d
 
 def load_set(name: str, count: int, seed: int) -> list[Instance]:
     if name == "x":
-        from envs.loaders import load_instance
+        from envs.io.load import load_instance
 
         return sorted((load_instance(f) for f in sorted(Path("data/x").glob("*.vrp"))), key=lambda i: i.num_clients)
-    from envs.generators import uniform_instances
+    from envs.generate.cvrp import uniform_instances
 
     return uniform_instances(int(name[1:]), count, seed)
 
@@ -120,7 +120,7 @@ def main() -> None:
         if r["feasible"]:
             ref[r["instance"]] = min(ref.get(r["instance"], np.inf), r["cost"])
     if "x" in args.sets.split(","):
-        from envs.vrplib_format import find_best_known
+        from envs.io.vrplib_format import find_best_known
 
         for f in Path("data/x").glob("*.vrp"):
             ref[f.stem] = find_best_known(f) or ref.get(f.stem, np.nan)

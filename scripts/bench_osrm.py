@@ -3,7 +3,7 @@
 Builds data/osm/monaco.osm.pbf (car profile, MLD) in a temporary folder,
 serves it twice (--max-table-size 1000: one request per table; 100: the
 client cuts a 1000-location table into 100 requests) and times
-`envs.osrm_client.road_matrices` on the first N locations of the shipped
+`envs.roads.osrm_client.road_matrices` on the first N locations of the shipped
 Monaco dataset: a fresh query (cache off; best of --repeat) and a disk-cache
 hit. Prints one table; nothing is written to the project.
 
@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from envs.city_dataset import load_city_dataset
-from envs.osrm_client import road_matrices
-from nco import osrm_engine
+from envs.roads import osrm_engine
+from envs.roads.city_dataset import load_city_dataset
+from envs.roads.osrm_client import road_matrices
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
     python scripts/bench_size.py                                  # 1000, 5000, 10000 clients, 5 s, 3 solvers
     python scripts/bench_size.py --sizes 2000,10000 --time-limit 10 --solvers nco,pyvrp
 
-Each run is a fresh `python -m nco solve` process on a seeded X-like instance (envs.generators.xlike_instance,
+Each run is a fresh `python -m nco solve` process on a seeded X-like instance (envs.generate.cvrp.xlike_instance,
 seed 1; written once to --folder), so the wall time holds everything a user waits for: imports, loading and
 the matrices, the solve, the check. Peak memory is the process's maximum resident set (wait4's ru_maxrss).
 """
@@ -27,7 +27,7 @@ def instance_file(n: int, folder: Path) -> Path:
     path = folder / f"xlike-{n}-s1.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        code = ("from envs.generators import xlike_instance; from envs.json_format import save_instance_json;"
+        code = ("from envs.generate.cvrp import xlike_instance; from envs.io.json_format import save_instance_json;"
                 f" save_instance_json(xlike_instance({n}, seed=1), {str(path)!r})")  # fmt: skip
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     return path

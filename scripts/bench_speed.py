@@ -38,8 +38,8 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch
 
-    from envs.generators import uniform_instance
-    from nco import neural_solver
+    from envs.generate.cvrp import uniform_instance
+    from nco.solvers import construct
     from nco.threads import available_cores
 
     t_import = time.perf_counter() - t0
@@ -48,13 +48,13 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({torch_default, 1}, reverse=True)
     loads = [int(k) for k in args.load.split(",")] if args.load else [0, cores]
     if args.road:
-        from envs.city_dataset import DEFAULT_ROAD_DATASET, load_city_dataset, sample_instance
+        from envs.roads.city_dataset import DEFAULT_ROAD_DATASET, load_city_dataset, sample_instance
 
         inst = sample_instance(load_city_dataset(DEFAULT_ROAD_DATASET), args.size, "all", args.seed)
     else:
         inst = uniform_instance(args.size, args.seed)
     t0 = time.perf_counter()
-    checkpoint = neural_solver.prepare(inst, args.checkpoint)
+    checkpoint = construct.prepare(inst, args.checkpoint)
     t_load = time.perf_counter() - t0
 
     print(f"{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__} (default"
@@ -71,7 +71,7 @@ def main() -> None:
                 for name, starts, aug in (("greedy", None, 1), ("multi-start + 8x augmentation", 100, 8)):
                     times = []
                     for k in range(args.repeats + 2):
-                        sol = neural_solver.solve(inst, checkpoint, num_starts=starts, num_augment=aug, threads=n)
+                        sol = construct.solve(inst, checkpoint, num_starts=starts, num_augment=aug, threads=n)
                         if k >= 2:
                             times.append(sol.timings["construct"])
                     machine = "idle" if not procs else f"{procs} CPU-bound processes beside it"

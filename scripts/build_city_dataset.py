@@ -7,7 +7,7 @@ The shipped Monaco dataset was made with
     python scripts/build_city_dataset.py --pbf data/osm/monaco.osm.pbf --n 1000 \\
         --name monaco --seed 0 --out data/monaco/monaco_1000.npz
 
-See envs/city_dataset.py for the sampling and the file format.
+See envs/roads/city_dataset.py for the sampling and the file format.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from envs.city_dataset import build_city_dataset, pbf_bbox
+from envs.roads.city_dataset import build_city_dataset, pbf_bbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.osrm_url
         meta = {"source": pbf.name}
         if url is None:
-            from nco import osrm_engine
+            from envs.roads import osrm_engine
 
             graph = osrm_engine.build(pbf, tmp)
             port = osrm_engine.free_port()

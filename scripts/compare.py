@@ -7,7 +7,7 @@
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
         nco-greedy:nco/checkpoints/cvrp100.pt,nco:nco/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
-    # generated 100-client instances of each variant (envs.variants), 16 per variant; gap to PyVRP 10 CPU-s
+    # generated 100-client instances of each variant (envs.generate.variants), 16 per variant; gap to PyVRP 10 CPU-s
     # (OR-Tools 10 s, wall time on one core, where PyVRP cannot model the variant); rows per variant
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
     # the 56 Solomon VRPTW instances shipped in data/solomon, gap to best known (distance, DIMACS)
@@ -18,7 +18,7 @@
     python scripts/compare.py profiled --count 8 --size 100
     # the robust benchmark: SVRPBench-like cities with stochastic travel times, 50/100/200 clients; every
     # solver plans on expected travel times (or SPEC~Q: the Q quantile at peak congestion) and every solution
-    # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.robust)
+    # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.model.robust)
     python scripts/compare.py robust --count 8 --sizes 50,100,200 --solvers nco-hybrid@5~0.9,ortools@5,pyvrp@5
 
 A solver spec is NAME[:CHECKPOINT][@SECONDS][~QUANTILE] with NAME one of
@@ -54,9 +54,9 @@ from typing import NoReturn
 
 import numpy as np
 
-from envs.checker import check
 from envs.errors import EXIT_BAD_INPUT, NcoError, UnsupportedFeatureError
-from envs.instance import Instance
+from envs.model.check import check
+from envs.model.instance import Instance
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
@@ -112,7 +112,7 @@ def _policy_of(instance: Instance, opts: SolveOptions, solution) -> str | None:
     ran unseeded (a short budget on a busy machine), so that one solver stays one row."""
     if opts.solver != "nco":
         return None
-    from nco.checkpoint import ROBUST_CHECKPOINT, default_checkpoint
+    from nco.policy.checkpoints import ROBUST_CHECKPOINT, default_checkpoint
 
     ran = solution.meta.get("checkpoint") if solution is not None else None
     picked = ROBUST_CHECKPOINT if instance.travel_model is not None else default_checkpoint(instance.features())
@@ -404,7 +404,7 @@ def given_options(ap: argparse.ArgumentParser, argv: list[str] | None, dests) ->
 
 
 def check_checkpoint(flag: str, path: str) -> None:
-    pt = Path(path).with_suffix(".pt")  # as nco.checkpoint reads it; checked here without importing torch
+    pt = Path(path).with_suffix(".pt")  # as nco.policy.checkpoints reads it; checked here without importing torch
     if not pt.is_file():
         refuse(f"{flag}: checkpoint not found: {path}")
     if not pt.with_suffix(".json").is_file():
@@ -443,7 +443,7 @@ def check_options(args, given: set[str]) -> None:
     if args.checkpoint:  # given, so read (else refused above)
         check_checkpoint("--checkpoint", args.checkpoint)
     if args.set == "variants":
-        from envs.variants import parse_variants
+        from envs.generate.variants import parse_variants
 
         try:
             parse_variants(args.variants)
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--variants",
         default="CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL",
-        help="variants set: envs.variants names, comma-separated (or all)",
+        help="variants set: envs.generate.variants names, comma-separated (or all)",
     )
     ap.add_argument("--keep-fleet", action="store_true", help="solomon: keep the VEHICLES limit (default: unlimited)")
     ap.add_argument("--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road set")
@@ -507,18 +507,18 @@ def main(argv: list[str] | None = None) -> None:
     limit = args.count if "count" in given else None  # folder sets: all unless asked
 
     if args.set == "uniform":
-        from envs.generators import uniform_instances
+        from envs.generate.cvrp import uniform_instances
 
         instances = uniform_instances(args.size, args.count, args.seed)
         title = f"{args.count} uniform CVRP{args.size} (seed {args.seed})"
     elif args.set == "road":
-        from envs.city_dataset import load_city_dataset, sample_instance
+        from envs.roads.city_dataset import load_city_dataset, sample_instance
 
         city = load_city_dataset(args.dataset)
         instances = [sample_instance(city, args.size, "test", args.seed + i) for i in range(args.count)]
         title = f"{args.count} asymmetric CVRP{args.size} on {city.name} roads (held-out locations, seed {args.seed})"
     elif args.set == "variants":
-        from envs.variants import parse_variants, variant_instances
+        from envs.generate.variants import parse_variants, variant_instances
 
         variants = parse_variants(args.variants)
         instances = [
@@ -526,13 +526,13 @@ def main(argv: list[str] | None = None) -> None:
         ]
         title = f"{args.count} generated instances of each of {len(variants)} variants, {args.size} clients (seed {args.seed})"
     elif args.set == "hfvrp":
-        from envs.loaders import load_instance
+        from envs.io.load import load_instance
 
         files = sorted(folder_of(args).glob("*.vrp"))
         instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)[:limit]
         title = f"{len(instances)} heterogeneous-fleet X instances ({folder_of(args)})"
     elif args.set == "profiled":
-        from envs.profiles import ZONES, profiled_instances
+        from envs.generate.fleets import ZONES, profiled_instances
 
         instances = []
         for k, zone in enumerate(ZONES):
@@ -541,13 +541,13 @@ def main(argv: list[str] | None = None) -> None:
                 instances.append(inst)
         title = f"{args.count} generated profiled fleets per zone kind, {args.size} clients (seed {args.seed})"
     elif args.set == "robust":
-        from envs.svrp_instances import svrp_instances
+        from envs.generate.svrp import svrp_instances
 
         instances = svrp_instances(args.sizes, args.count, args.seed)
         title = (f"{args.count} SVRPBench-like cities per size {args.sizes} (seed {args.seed}); Monte Carlo:"
                  f" {args.samples} samples, seed {args.sample_seed}")  # fmt: skip
     elif args.set == "solomon":
-        from envs.loaders import load_instance
+        from envs.io.load import load_instance
 
         instances = [load_instance(f) for f in sorted(folder_of(args).glob("*.vrp"))[:limit]]
         if not args.keep_fleet:  # the policy and the references minimise distance; the fleet is not the objective
@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
                 inst.fleet[0].count = None
         title = f"{len(instances)} Solomon VRPTW instances ({'fleet limits kept' if args.keep_fleet else 'unlimited fleet'})"
     else:
-        from envs.loaders import load_instance
+        from envs.io.load import load_instance
 
         files = sorted(folder_of(args).glob("*.vrp"))
         instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)[:limit]

@@ -339,7 +339,7 @@ def infeasible_fleet(tmp: Path) -> Run:
 
 
 def osrm_serve_sigterm(tmp: Path) -> Run:
-    from nco import osrm_engine
+    from envs.roads import osrm_engine
 
     graph = osrm_engine.build(ROOT / "data" / "osm" / "monaco.osm.pbf", tmp / "graph")
     port = osrm_engine.free_port()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.distances import euclidean
-from envs.instance import Instance, VehicleType
-from envs.json_format import dumps, instance_to_dict
+from envs.io.json_format import dumps, instance_to_dict
+from envs.model.distances import euclidean
+from envs.model.instance import Instance, VehicleType
 
 WIDTH, HEIGHT = 20.0, 14.0
 DEPOT = (1.2, 6.8)

@@ -4,7 +4,7 @@ The depot and clients are drawn from the held-out test split of the shipped
 Monaco dataset (data/monaco/monaco_1000.npz, see scripts/build_city_dataset.py),
 so the file carries real, asymmetric road distances (metres) and durations
 (seconds) and solving it needs no OSRM server. Demands 1..9, one van type of
-capacity 50 (envs.generators.capacity_for(100)). Deterministic:
+capacity 50 (envs.generate.cvrp.capacity_for(100)). Deterministic:
 
     python scripts/make_monaco_city.py [--dataset data/monaco/monaco_1000.npz] [--out data/monaco/city.json]
 """
@@ -15,8 +15,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from envs.city_dataset import load_city_dataset, sample_instance
-from envs.json_format import dumps, instance_to_dict
+from envs.io.json_format import dumps, instance_to_dict
+from envs.roads.city_dataset import load_city_dataset, sample_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ PYVRP_ITERATIONS = 300
 
 
 def load(rel: str):
-    from envs.loaders import load_instance
+    from envs.io.load import load_instance
 
     return load_instance(DATA / rel)
 
@@ -50,8 +50,8 @@ def report_dict(report) -> dict:
 
 
 def policy_figures() -> dict:
-    from envs.checker import check
-    from nco import neural_solver
+    from envs.model.check import check
+    from nco.solvers import construct
 
     out = {}
     for name, files in POLICY_CASES.items():
@@ -59,11 +59,11 @@ def policy_figures() -> dict:
         for rel in files:
             inst = load(rel)
             if inst.travel_model is not None:
-                from envs.travel_model import planning_instance
+                from envs.model.travel_model import planning_instance
 
                 inst = planning_instance(inst, 0.9)
-            greedy = neural_solver.solve(inst, checkpoint, num_starts=None, num_augment=1, threads=1)
-            multi = neural_solver.solve(inst, checkpoint, num_starts=100, num_augment=8, threads=1)
+            greedy = construct.solve(inst, checkpoint, num_starts=None, num_augment=1, threads=1)
+            multi = construct.solve(inst, checkpoint, num_starts=100, num_augment=8, threads=1)
             out[f"{name} on {rel}"] = {"greedy": check(inst, greedy).cost, "800 rollouts": check(inst, multi).cost}
     return out
 
@@ -75,7 +75,7 @@ def baseline_figures() -> dict:
     from pyvrp.stop import MaxIterations
 
     from baselines import ortools_solver, pyvrp_solver
-    from envs.checker import check
+    from envs.model.check import check
 
     warnings.filterwarnings("ignore", module="pyvrp")  # C101's penalty bound: a note, not a figure
     out = {}
@@ -94,8 +94,8 @@ def baseline_figures() -> dict:
 
 
 def checker_figures() -> dict:
-    from envs.checker import check
-    from envs.vrplib_format import load_vrplib_solution
+    from envs.io.vrplib_format import load_vrplib_solution
+    from envs.model.check import check
 
     out = {}
     for sol in sorted(DATA.rglob("*.sol"))[:12]:
@@ -108,7 +108,7 @@ def checker_figures() -> dict:
 
 
 def training_figures(tmp: Path) -> dict:
-    from nco.training import TrainConfig, train
+    from nco.train.run import TrainConfig, train
 
     cfg = TrainConfig(num_clients=10, epochs=1, batch_size=16, train_size=64, val_size=32, seed=0,
                       out_dir=str(tmp / "run"), logger="none", progress_bar=False, accelerator="cpu", devices=1)  # fmt: skip

@@ -13,18 +13,18 @@ matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
 attention bias silent, the pointer starting with a nearest-neighbour prior) on 100-client instances drawn from the Monaco
 dataset's training locations, copied to nco/checkpoints/road100_matrix.
 variants100 is fine-tuned from cvrp100 on mixed batches of every variant of
-envs.variants (the attribute columns cvrp100 lacks start at zero: adapter
+envs.generate.variants (the attribute columns cvrp100 lacks start at zero: adapter
 layers), copied to nco/checkpoints/variants100; --moe trains the
 mixture-of-experts policy (4 experts, top 2, each starting as cvrp100's
 feed-forward layer) and --scratch a dense policy from random weights on the
 same data, for the comparisons (neither is installed unless --install).
 fleet100 is fine-tuned from cvrp100 on heterogeneous, profiled fleets
-(envs.profiles: the four fleet mixes of the X heterogeneous sets, zones,
+(envs.generate.fleets: the four fleet mixes of the X heterogeneous sets, zones,
 preferences; half on uniform, half on X-like positions), copied to
 nco/checkpoints/fleet100. svrp50 is fine-tuned from variants100 on
-SVRPBench-like city days of 50 clients (envs.svrp_instances): it decodes on
+SVRPBench-like city days of 50 clients (envs.generate.svrp): it decodes on
 expected travel times and is charged the lateness of sampled days
-(envs.sampled_times), copied to nco/checkpoints/svrp50. On a
+(envs.rl.sampled_times), copied to nco/checkpoints/svrp50. On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.
 """
@@ -35,7 +35,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from nco.checkpoint import (
+from nco.policy.checkpoints import (
     DEFAULT_CHECKPOINT,
     FLEET_CHECKPOINT,
     MATRIX_CHECKPOINT,
@@ -43,8 +43,8 @@ from nco.checkpoint import (
     VARIANTS_CHECKPOINT,
     read_checkpoint_info,
 )
-from nco.policy import PolicyConfig
-from nco.training import TrainConfig, train
+from nco.policy.model import PolicyConfig
+from nco.train.run import TrainConfig, train
 
 # --variant: (run name, clients, the checkpoint it starts from, where it is installed)
 FINE_TUNED = {
@@ -61,7 +61,7 @@ def hms(minutes: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", choices=("cvrp", "road", "multi", "fleet", "svrp"), default="cvrp")
-    ap.add_argument("--variants", default="all", help="--variant multi: the training mix (envs.variants names)")
+    ap.add_argument("--variants", default="all", help="--variant multi: the training mix (envs.generate.variants names)")
     ap.add_argument("--moe", action="store_true", help="--variant multi: mixture-of-experts encoder")
     ap.add_argument("--scratch", action="store_true", help="--variant multi: start from random weights")
     ap.add_argument("--minutes-50", type=float, default=25)

@@ -16,12 +16,12 @@ from ortools.constraint_solver import pywrapcp
 
 from baselines import BASELINES, CANNOT_MODEL, ortools_solver, pyvrp_solver
 from baselines.scaling import choose_scale, integerize
-from envs.checker import check
-from envs.distances import euclidean
 from envs.errors import NcoError, UnsupportedFeatureError
-from envs.instance import Instance, VehicleType
-from envs.loaders import load_instance
-from envs.solution import Route, Solution
+from envs.io.load import load_instance
+from envs.model.check import check
+from envs.model.distances import euclidean
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Route, Solution
 
 SOLVERS = sorted(BASELINES)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -448,7 +448,7 @@ def test_ortools_warm_start_rejected_still_solves():
 
 
 def test_supported_sets_are_known_features():
-    from envs.instance import FEATURES
+    from envs.model.instance import FEATURES
 
     for mod in (ortools_solver, pyvrp_solver):
         assert mod.SUPPORTED <= set(FEATURES)

@@ -12,11 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from baselines import ortools_solver, pyvrp_solver
-from envs.checker import check
-from envs.generators import uniform_instance
-from envs.loaders import load_instance
-from nco import hybrid, neural_solver, threads
-from nco.cli import main
+from envs.generate.cvrp import uniform_instance
+from envs.io.load import load_instance
+from envs.model.check import check
+from nco import threads
+from nco.cli.main import main
+from nco.solvers import construct, hybrid
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,15 +41,15 @@ def test_folder_processes_times_threads_never_exceed_the_cores(workers, wanted, 
 
 def test_inference_runs_on_its_own_threads_and_restores_the_callers():
     inst = uniform_instance(20, 1)
-    neural_solver.prepare(inst)
+    construct.prepare(inst)
     seen = []
-    policy, _ = neural_solver.cached_policy(neural_solver.prepare(inst))
+    policy, _ = construct.cached_policy(construct.prepare(inst))
     hook = policy.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        neural_solver.solve(inst, num_starts=4, num_augment=1)
-        neural_solver.solve(inst, num_starts=4, num_augment=1, threads=2)
+        construct.solve(inst, num_starts=4, num_augment=1)
+        construct.solve(inst, num_starts=4, num_augment=1, threads=2)
         after = torch.get_num_threads()
     finally:
         hook.remove()
@@ -60,7 +61,7 @@ def test_inference_runs_on_its_own_threads_and_restores_the_callers():
 @pytest.mark.slow
 def test_one_second_hybrid_is_never_the_trivial_start_nor_worse_than_its_greedy_rollout(path):
     inst = load_instance(path)
-    greedy = check(inst, neural_solver.solve(inst, num_starts=None, num_augment=1))  # also loads the checkpoint
+    greedy = check(inst, construct.solve(inst, num_starts=None, num_augment=1))  # also loads the checkpoint
     (sol, report), wall, share = timed(solve_and_check, inst, SolveOptions(solver="nco", time_limit=1.0))
     assert report.feasible and report.num_routes < trivial_routes(inst) / 2
     assert sol.timings["total"] <= 1.0 + budget_slack(1.0, share), (sol.timings, share)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nco.cli import main
+from nco.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.checker import check
-from envs.distances import euclidean
 from envs.errors import InstanceError
-from envs.instance import Instance, VehicleType
-from envs.solution import Route, Solution
+from envs.model.check import check
+from envs.model.distances import euclidean
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Route, Solution
 
 
 def line_instance(n=4, **kw):
@@ -120,16 +120,16 @@ def test_any_capacity_respecting_partition_is_feasible_and_costed_from_the_matri
 
 
 def test_neural_solver_on_an_asymmetric_matrix_is_feasible_and_picks_on_the_matrix():
-    from envs.generators import uniform_instance
-    from nco import neural_solver
+    from envs.generate.cvrp import uniform_instance
+    from nco.solvers import construct
 
     base = uniform_instance(30, seed=4)
     rng = np.random.default_rng(0)
     skew = base.distance * rng.uniform(1.0, 2.0, size=base.distance.shape)  # one-way streets
     inst = Instance(distance=skew, demand=base.demand, fleet=base.fleet, coords=base.coords)
     assert "asymmetric" in inst.features()
-    solution = neural_solver.solve(inst, num_starts=30, num_augment=8)
+    solution = construct.solve(inst, num_starts=30, num_augment=8)
     rep = check(inst, solution)
     assert rep.feasible
-    greedy = check(inst, neural_solver.solve(inst, num_starts=None, num_augment=1))
+    greedy = check(inst, construct.solve(inst, num_starts=None, num_augment=1))
     assert rep.cost <= greedy.cost + 1e-9  # the best of 240 rollouts, judged on the skewed matrix

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from envs.checker import check
-from envs.json_format import load_solution_json
-from envs.loaders import load_instance
-from nco.checkpoint import DEFAULT_CHECKPOINT
-from nco.cli import main
+from envs.io.json_format import load_solution_json
+from envs.io.load import load_instance
+from envs.model.check import check
+from nco.cli.main import main
+from nco.policy.checkpoints import DEFAULT_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
@@ -83,7 +83,7 @@ def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(caps
 
     import numpy as np
 
-    from envs.json_format import save_instance_json
+    from envs.io.json_format import save_instance_json
 
     inst = load_instance(CITY)
     allowed = np.ones(inst.num_nodes, dtype=bool)
@@ -106,8 +106,8 @@ def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(caps
 
 @pytest.mark.slow
 def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(capsys, tmp_path):
-    from envs.json_format import save_instance_json
-    from envs.svrp_instances import svrp_instance
+    from envs.generate.svrp import svrp_instance
+    from envs.io.json_format import save_instance_json
 
     save_instance_json(svrp_instance(30, 4), tmp_path / "city_day.json")
     out_json = tmp_path / "day.solution.json"
@@ -119,7 +119,7 @@ def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(caps
     assert robust["samples"] == 300 and robust["seed"] == 3 and 0.9 <= robust["tw_feasibility"] <= 1
     assert robust["expected_cost"] >= robust["cost"] * 0.99 and len(robust["on_time"]) == 31
     # the same routes, evaluated again with the same seed: the same figures
-    from envs.robust import evaluate
+    from envs.model.robust import evaluate
 
     inst = load_instance(tmp_path / "city_day.json")
     again = evaluate(inst, load_solution_json(inst, out_json), 300, 3)
@@ -134,8 +134,8 @@ def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(caps
     ],
 )
 def test_bad_robust_options_give_one_line(capsys, tmp_path, args, message):
-    from envs.json_format import save_instance_json
-    from envs.svrp_instances import svrp_instance
+    from envs.generate.svrp import svrp_instance
+    from envs.io.json_format import save_instance_json
 
     save_instance_json(svrp_instance(10, 1), tmp_path / "day.json")
     code, _, err = run_cli(capsys, "solve", "--instance", tmp_path / "day.json", "--solver", "ortools",

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from envs.errors import NcoError
-from envs.json_format import load_solution_json, save_instance_json
-from envs.loaders import load_instance
-from envs.output_files import replaced, write_text
-from nco.cli import main, shown
+from envs.io.json_format import load_solution_json, save_instance_json
+from envs.io.load import load_instance
+from envs.io.output_files import replaced, write_text
+from nco.cli.main import main, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
@@ -164,7 +164,7 @@ class _no_raise:
 
 
 def test_a_robust_evaluation_that_would_run_for_minutes_is_refused_before_solving():
-    from envs.svrp_instances import svrp_instance
+    from envs.generate.svrp import svrp_instance
     from nco.solvers.pipeline import MAX_SAMPLED_VISITS, SolveOptions, solve_and_check
 
     inst = svrp_instance(300, 1)
@@ -250,7 +250,7 @@ def test_folder_file_that_breaks_a_solver_fails_alone(tmp_path, capsys):
     ],
 )
 def test_a_checkpoint_configuration_is_checked_field_by_field(tmp_path, capsys, edit, message):
-    from nco.checkpoint import DEFAULT_CHECKPOINT
+    from nco.policy.checkpoints import DEFAULT_CHECKPOINT
 
     info = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
     edit(info["config"])
@@ -271,7 +271,7 @@ def test_a_checkpoint_configuration_is_checked_field_by_field(tmp_path, capsys, 
 def test_an_unreadable_checkpoint_gets_one_line_without_torchs_unpickling_advice(tmp_path, capsys, content, message):
     import torch
 
-    from nco.checkpoint import DEFAULT_CHECKPOINT
+    from nco.policy.checkpoints import DEFAULT_CHECKPOINT
 
     (tmp_path / "p.json").write_text(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
     if content is None:

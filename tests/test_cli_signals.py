@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from envs.checker import check
-from envs.json_format import load_solution_json
-from envs.loaders import load_instance
+from envs.io.json_format import load_solution_json
+from envs.io.load import load_instance
+from envs.model.check import check
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"

@@ -6,12 +6,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import cvrp_dynamics as dyn
-from envs.batch_sampling import uniform_batch
-from envs.checker import check
-from envs.instance import Instance, VehicleType
-from envs.solution import Solution
-from nco.policy import AttentionPolicy, PolicyConfig, augment, sample
+from envs.model.check import check
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Solution
+from envs.rl import dynamics as dyn
+from envs.rl.distributions import uniform_batch
+from nco.policy.model import AttentionPolicy, PolicyConfig, augment, sample
 
 SMALL = PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64)
 
@@ -76,7 +76,7 @@ def test_policy_rollouts_are_always_feasible(n, starts, seed, greedy):
 def test_rl4co_env_steps_with_the_same_rules():
     from tensordict import TensorDict
 
-    from envs.rl_env import CVRPEnv, UniformCVRPGenerator
+    from envs.rl.env import CVRPEnv, UniformCVRPGenerator
 
     env = CVRPEnv(generator=UniformCVRPGenerator(8), num_rollouts=3, check_solution=True)
     td = env.reset(batch_size=[4])
@@ -129,7 +129,7 @@ MATRIX = PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64, matrix
 @settings(max_examples=8, deadline=None)
 @given(n=st.integers(2, 20), seed=st.integers(0, 10_000))
 def test_matrix_policy_rollouts_are_feasible_on_asymmetric_data(n, seed):
-    from envs.batch_sampling import asymmetric_batch
+    from envs.rl.distributions import asymmetric_batch
 
     torch.manual_seed(seed)
     data = asymmetric_batch(2, n)
@@ -141,7 +141,7 @@ def test_matrix_policy_rollouts_are_feasible_on_asymmetric_data(n, seed):
 
 def test_matrix_policy_reads_the_matrix():
     """Same coordinates and demands, different matrices: a matrix-aware policy may route differently."""
-    from envs.batch_sampling import asymmetric_batch
+    from envs.rl.distributions import asymmetric_batch
 
     torch.manual_seed(1)
     data = asymmetric_batch(1, 30)
@@ -156,7 +156,7 @@ def test_matrix_policy_reads_the_matrix():
 
 
 def test_matrix_policy_handles_a_thousand_clients():
-    from envs.batch_sampling import asymmetric_batch
+    from envs.rl.distributions import asymmetric_batch
 
     data = asymmetric_batch(1, 1000)
     with torch.no_grad():

@@ -7,16 +7,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import cvrp_dynamics as dyn
-from envs.checker import check
 from envs.errors import InstanceError
-from envs.instance import Instance, VehicleType
-from envs.json_format import instance_from_dict, instance_to_dict
-from envs.profiles import MIXES, ZONES, profiled_instance, profiled_instances
-from envs.solution import Solution
-from envs.tensors import instance_tensors, stack_instances
-from nco.checkpoint import DEFAULT_CHECKPOINT, FLEET_CHECKPOINT, load_checkpoint, save_checkpoint
-from nco.policy import AttentionPolicy, PolicyConfig
+from envs.generate.fleets import MIXES, ZONES, profiled_instance, profiled_instances
+from envs.io.json_format import instance_from_dict, instance_to_dict
+from envs.model.check import check
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Solution
+from envs.rl import dynamics as dyn
+from envs.rl.batch import instance_tensors, stack_instances
+from nco.policy.checkpoints import DEFAULT_CHECKPOINT, FLEET_CHECKPOINT, load_checkpoint, save_checkpoint
+from nco.policy.model import AttentionPolicy, PolicyConfig
 
 TINY = PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64, attributes=("fleet",))
 
@@ -89,10 +89,10 @@ def test_zone_masks_bar_the_truck_and_the_start_picks_an_allowed_type():
 
 
 def test_count_limits_keep_rollouts_that_fit_and_refuse_in_one_line():
-    from nco import neural_solver
+    from nco.solvers import construct
 
     inst = _zone_instance(count_small=2)  # two vans for the two zone clients: every rollout fits
-    sol = neural_solver.solve(inst, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
+    sol = construct.solve(inst, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
     report = check(inst, sol)
     assert report.feasible, report.violations
     vans = [r for r in sol.routes if r.vehicle_type == 1]
@@ -100,8 +100,8 @@ def test_count_limits_keep_rollouts_that_fit_and_refuse_in_one_line():
     # the same zone with a van too small for both zone clients in one route and only one van: nothing fits
     tight = _zone_instance(count_small=1)
     tight.fleet[1].capacity = 2
-    with pytest.raises(neural_solver.FleetTooSmall, match=r"no policy rollout fits in the fleet \(unlimited x truck, 1 x van") as e:
-        neural_solver.solve(tight, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
+    with pytest.raises(construct.FleetTooSmall, match=r"no policy rollout fits in the fleet \(unlimited x truck, 1 x van") as e:
+        construct.solve(tight, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
     assert "\n" not in str(e.value)
     over = check(tight, Solution.from_giant_tour([1, 0, 2, 0, 3, 4, 5, 6], "x", types=[1, 1, 0]))
     assert not over.feasible
@@ -130,7 +130,7 @@ def test_preferences_enter_the_cost_and_the_json_format():
 
 def test_a_fleet_policy_transplanted_from_cvrp_rolls_out_as_before_on_one_type():
     """Fine-tuning cvrp100 into the fleet policy starts from cvrp100's behaviour (new columns zero)."""
-    from nco.checkpoint import transplant
+    from nco.policy.checkpoints import transplant
 
     torch.manual_seed(0)
     base = AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=2, ff_dim=64)).eval()
@@ -147,7 +147,7 @@ def test_a_fleet_policy_transplanted_from_cvrp_rolls_out_as_before_on_one_type()
 
 @pytest.mark.slow
 def test_fleet_training_lowers_the_cost(tmp_path):
-    from nco.training import TrainConfig, train
+    from nco.train.run import TrainConfig, train
 
     held_out = stack_instances(profiled_instances(10, 32, seed=5))
     start = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)),
@@ -157,7 +157,7 @@ def test_fleet_training_lowers_the_cost(tmp_path):
         with torch.no_grad():
             return policy.eval()(held_out, num_starts=10).cost.min(-1).values.mean().item()
 
-    from nco.checkpoint import transplant
+    from nco.policy.checkpoints import transplant
 
     before = greedy(transplant(load_checkpoint(start)[0], AttentionPolicy(PolicyConfig(
         embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=("fleet",)))))  # fmt: skip
@@ -172,16 +172,16 @@ def test_fleet_training_lowers_the_cost(tmp_path):
 @pytest.mark.skipif(not FLEET_CHECKPOINT.exists(), reason="fleet100 not shipped")
 @pytest.mark.slow
 def test_shipped_fleet_checkpoint_is_feasible_and_beats_the_cvrp_policy():
-    from nco import neural_solver
+    from nco.solvers import construct
 
     instances = profiled_instances(50, 8, seed=11)
     fleet_cost = cvrp_cost = 0.0
     for inst in instances:  # greedy from 50 starts each: the best that fits the counts
-        a = neural_solver.solve(inst, FLEET_CHECKPOINT, num_starts=50, num_augment=1)
-        b = neural_solver.solve(inst, DEFAULT_CHECKPOINT, num_starts=50, num_augment=1)
+        a = construct.solve(inst, FLEET_CHECKPOINT, num_starts=50, num_augment=1)
+        b = construct.solve(inst, DEFAULT_CHECKPOINT, num_starts=50, num_augment=1)
         ra, rb = check(inst, a), check(inst, b)
         assert ra.feasible and rb.feasible, ra.violations + rb.violations
         fleet_cost += ra.cost
         cvrp_cost += rb.cost
     assert fleet_cost < 0.97 * cvrp_cost  # 98.4 vs 103.0 when shipped
-    assert neural_solver.prepare(instances[0]) == FLEET_CHECKPOINT
+    assert construct.prepare(instances[0]) == FLEET_CHECKPOINT

@@ -13,11 +13,9 @@ import vrplib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.checker import check
 from envs.errors import InstanceError
-from envs.generators import CAPACITIES, capacity_for, uniform_instance, uniform_instances, xlike_instance
-from envs.instance import Instance, VehicleType
-from envs.json_format import (
+from envs.generate.cvrp import CAPACITIES, capacity_for, uniform_instance, uniform_instances, xlike_instance
+from envs.io.json_format import (
     instance_from_dict,
     instance_to_dict,
     load_instance_json,
@@ -27,9 +25,11 @@ from envs.json_format import (
     solution_from_dict,
     solution_to_dict,
 )
-from envs.loaders import load_instance
-from envs.solution import Route, Solution
-from envs.vrplib_format import load_vrplib, load_vrplib_solution
+from envs.io.load import load_instance
+from envs.io.vrplib_format import load_vrplib, load_vrplib_solution
+from envs.model.check import check
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Route, Solution
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 X_NAMES = ["X-n101-k25", "X-n110-k13", "X-n120-k6"]
@@ -442,7 +442,7 @@ def test_uniform_capacity_table():
     assert set(np.unique(inst.demand[1:])) <= set(range(1, 10))
     assert capacity_for(12) == 22 and capacity_for(2000) == 150 and capacity_for(5) == 20
     assert uniform_instance(10, 0, capacity=15).fleet[0].capacity == 15
-    training = pytest.importorskip("envs.batch_sampling")  # the RL generator must use the same capacities
+    training = pytest.importorskip("envs.rl.distributions")  # the RL generator must use the same capacities
     assert all(capacity_for(n) == training.capacity_for(n) for n in range(1, 1200, 7))
 
 

@@ -9,15 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines import pyvrp_solver
-from envs.checker import check
-from envs.generators import uniform_instance
-from envs.loaders import load_instance
-from envs.solution import Solution
-from envs.tensors import instance_tensors
-from envs.vrplib_format import load_vrplib_solution
-from nco import hybrid, neural_solver
-from nco.cli import main
-from nco.policy import OutOfTime
+from envs.generate.cvrp import uniform_instance
+from envs.io.load import load_instance
+from envs.io.vrplib_format import load_vrplib_solution
+from envs.model.check import check
+from envs.model.solution import Solution
+from envs.rl.batch import instance_tensors
+from nco.cli.main import main
+from nco.policy.model import OutOfTime
+from nco.solvers import construct, hybrid
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
 
 @pytest.mark.slow
 def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
-    from envs.profiles import profiled_instance
+    from envs.generate.fleets import profiled_instance
 
     inst = profiled_instance(40, 3, zones="sector", mix="FSMFD")
     built = check(inst, hybrid.solve(inst, 0))
@@ -136,7 +136,7 @@ def test_solomon_time_windows_and_fleet_seed_the_genetic_search(capsys):
 @pytest.mark.slow
 def test_linehaul_first_backhauls_are_refined_by_ortools():
     """PyVRP cannot order backhauls after linehauls: the policy's routes go to OR-Tools instead."""
-    from envs.variants import variant_instance
+    from envs.generate.variants import variant_instance
 
     inst = variant_instance("VRPB", 40, 2)
     policy_only = check(inst, hybrid.solve(inst, 0))
@@ -147,7 +147,7 @@ def test_linehaul_first_backhauls_are_refined_by_ortools():
 
 
 def _policy_seeds(inst, data, keep):
-    built = neural_solver.solve(inst, num_starts=8, num_augment=1, keep=keep)
+    built = construct.solve(inst, num_starts=8, num_augment=1, keep=keep)
     return [pyvrp_solver.to_pyvrp_solution(data, Solution.from_giant_tour(t, "nco")) for t in built.meta["pool"]]
 
 
@@ -174,7 +174,7 @@ def test_educated_seeds_stay_feasible_and_never_get_worse(n, seed):
 
 
 def test_a_policy_past_its_deadline_stops_and_the_search_starts_from_savings(monkeypatch):
-    policy, _ = neural_solver.cached_policy()
+    policy, _ = construct.cached_policy()
     with pytest.raises(OutOfTime):
         policy(instance_tensors(uniform_instance(50, 1)), num_starts=4, deadline=time.perf_counter())
     # not even the greedy rollout may run
@@ -193,7 +193,7 @@ def test_a_greedy_rollout_cut_by_its_deadline_leaves_the_savings_plan(monkeypatc
     def too_slow(*args, **kwargs):
         raise OutOfTime("decoding stopped after 3 of 300+ steps")
 
-    monkeypatch.setattr(hybrid.neural_solver, "solve", too_slow)
+    monkeypatch.setattr(hybrid.construct, "solve", too_slow)
     inst = uniform_instance(300, 3)
     sol = hybrid.solve(inst, 0.5)
     assert "policy not used: its greedy rollout did not finish" in sol.meta["note"]

@@ -20,7 +20,7 @@ def test_a_wheel_installed_outside_the_checkout_solves_a_city(tmp_path):
     names = set(ZipFile(wheel).namelist())
     shipped = {f"nco/checkpoints/{p.name}" for p in (ROOT / "nco" / "checkpoints").iterdir()}
     assert len(shipped) == 10 and shipped <= names
-    assert {"envs/instance.schema.json", "envs/solution.schema.json"} <= names
+    assert {"envs/io/instance.schema.json", "envs/io/solution.schema.json"} <= names
 
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)

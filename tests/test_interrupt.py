@@ -10,8 +10,8 @@ import time
 import pytest
 
 from envs import interrupt
-from envs.checker import check
-from envs.loaders import load_instance
+from envs.io.load import load_instance
+from envs.model.check import check
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 BUDGET = 60.0  # far beyond the test: only the signal can end these solves in time

@@ -1,6 +1,6 @@
 """Numbers an instance cannot hold are refused in one line before solving (issue 15, "silent wrong answers").
 
-Every number of an instance is at most MAX_MAGNITUDE (1e15, envs/instance.py); the integer model of the
+Every number of an instance is at most MAX_MAGNITUDE (1e15, envs/model/instance.py); the integer model of the
 baselines also bounds route totals by 2**53 (baselines/scaling.py); the travel model bounds its parameters.
 """
 
@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from baselines import ortools_solver, pyvrp_solver
 from baselines.scaling import MAX_TOTAL, integerize
-from envs.checker import check
 from envs.errors import EXIT_BAD_INPUT, InstanceError
-from envs.instance import MAX_MAGNITUDE, Instance, VehicleType
-from envs.json_format import instance_from_dict
-from envs.travel_model import Peak, TravelModel, planning_instance
-from nco.cli import main
+from envs.io.json_format import instance_from_dict
+from envs.model.check import check
+from envs.model.instance import MAX_MAGNITUDE, Instance, VehicleType
+from envs.model.travel_model import Peak, TravelModel, planning_instance
+from nco.cli.main import main
 
 SOLVERS = ("nco", "ortools", "pyvrp")
 BASELINES = {"ortools": ortools_solver.solve, "pyvrp": pyvrp_solver.solve}

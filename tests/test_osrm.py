@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.checker import check
-from envs.city_dataset import load_city_dataset, pbf_bbox, sample_instance
 from envs.errors import InstanceError, OsrmError
-from envs.generators import capacity_for
-from envs.json_format import instance_from_dict, load_solution_json
-from envs.loaders import load_instance
-from envs.osrm_client import UnreachablePairs, _blocks, _checked, road_matrices, with_road_matrices
-from nco import osrm_engine
-from nco.cli import main
+from envs.generate.cvrp import capacity_for
+from envs.io.json_format import instance_from_dict, load_solution_json
+from envs.io.load import load_instance
+from envs.model.check import check
+from envs.roads import osrm_engine
+from envs.roads.city_dataset import load_city_dataset, pbf_bbox, sample_instance
+from envs.roads.osrm_client import UnreachablePairs, _blocks, _checked, road_matrices, with_road_matrices
+from nco.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 PBF = ROOT / "data" / "osm" / "monaco.osm.pbf"
@@ -178,7 +178,7 @@ def test_nco_osrm_serve_runs_in_the_foreground_until_ctrl_c_or_sigterm(graph, si
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nco.cli", "osrm", "serve", "--graph", str(graph), "--port", str(port)],
+        [sys.executable, "-m", "nco", "osrm", "serve", "--graph", str(graph), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

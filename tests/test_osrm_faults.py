@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from envs.errors import OsrmError
-from envs.loaders import load_instance
-from envs.osrm_client import road_matrices
-from nco.cli import main
+from envs.io.load import load_instance
+from envs.roads.osrm_client import road_matrices
+from nco.cli.main import main
 
 POINTS = np.array([[7.4246, 43.7384], [7.4200, 43.7350], [7.4300, 43.7400], [7.4150, 43.7320], [7.4280, 43.7310]])
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envs.errors import InstanceError
-from envs.loaders import load_instance
-from nco.cli import main
+from envs.io.load import load_instance
+from nco.cli.main import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = sorted(p for p in DATA.rglob("*") if p.suffix in (".vrp", ".txt"))

@@ -4,18 +4,18 @@ on stochastic city days lowers the cost plus the lateness it is charged."""
 import pytest
 import torch
 
-from envs import cvrp_dynamics as dyn
-from envs.robust import evaluate
-from envs.sampled_times import KEYS, expected_lateness
-from envs.solution import Solution
-from envs.svrp_instances import svrp_instance, svrp_instances
-from envs.tensors import instance_tensors, stack_instances
-from nco.checkpoint import load_checkpoint, save_checkpoint, transplant
-from nco.policy import AttentionPolicy, PolicyConfig
+from envs.generate.svrp import svrp_instance, svrp_instances
+from envs.model.robust import evaluate
+from envs.model.solution import Solution
+from envs.rl import dynamics as dyn
+from envs.rl.batch import instance_tensors, stack_instances
+from envs.rl.sampled_times import KEYS, expected_lateness
+from nco.policy.checkpoints import load_checkpoint, save_checkpoint, transplant
+from nco.policy.model import AttentionPolicy, PolicyConfig
 
 
 def test_torch_lateness_matches_the_evaluator():
-    """The same routes, replayed by the training-side sampler and by envs.robust: the same expected lateness
+    """The same routes, replayed by the training-side sampler and by envs.model.robust: the same expected lateness
     (within Monte Carlo error), in the instance's own units."""
     inst = svrp_instance(40, 3)
     data = instance_tensors(inst)
@@ -34,8 +34,8 @@ def test_torch_lateness_matches_the_evaluator():
 
 @pytest.mark.slow
 def test_training_on_sampled_travel_times_lowers_cost_plus_lateness(tmp_path):
-    from envs.rl_env import CVRPEnv
-    from nco.training import TrainConfig, train
+    from envs.rl.env import CVRPEnv
+    from nco.train.run import TrainConfig, train
 
     held_out = stack_instances(svrp_instances((10,), 32, seed=9))
     cfg = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=("time_windows",))

@@ -1,4 +1,4 @@
-"""The savings construction (envs/savings.py): checker-feasible on every feature the checker judges, its own
+"""The savings construction (envs/model/savings.py): checker-feasible on every feature the checker judges, its own
 cost bookkeeping equal to the checker's, far better than one route per client, near OR-Tools on CVRP100,
 the deadline and the vehicle counts honoured."""
 
@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.checker import check, unservable_clients
-from envs.distances import euclidean
-from envs.generators import uniform_instance, uniform_instances
-from envs.instance import Instance, VehicleType
-from envs.loaders import load_instance
-from envs.profiles import MIXES, ZONES, profiled_instance, profiled_instances
-from envs.savings import _fit_counts, savings
-from envs.variants import ALL_VARIANTS, variant_instance
+from envs.generate.cvrp import uniform_instance, uniform_instances
+from envs.generate.fleets import MIXES, ZONES, profiled_instance, profiled_instances
+from envs.generate.variants import ALL_VARIANTS, variant_instance
+from envs.io.load import load_instance
+from envs.model.check import check, unservable_clients
+from envs.model.distances import euclidean
+from envs.model.instance import Instance, VehicleType
+from envs.model.savings import _fit_counts, savings
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLOMON = ROOT / "data" / "solomon"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from envs.errors import InstanceError, NoSolutionFound
-from envs.generators import xlike_instance
+from envs.generate.cvrp import xlike_instance
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def big():
 
 def test_what_cannot_fit_in_memory_is_refused_before_it_is_allocated(monkeypatch):
     import envs.memory
-    from envs.distances import euclidean
+    from envs.model.distances import euclidean
     from nco.solvers.pipeline import SolveOptions, solve_and_check
 
     monkeypatch.setattr(envs.memory, "available_bytes", lambda: 10**6)  # 1 MB left
@@ -58,7 +58,7 @@ def test_a_short_budget_on_3000_clients_returns_a_feasible_plan_without_running_
 def test_the_encoder_gives_up_as_soon_as_its_layers_cannot_fit():
     import torch
 
-    from nco.policy import AttentionPolicy, OutOfTime, PolicyConfig
+    from nco.policy.model import AttentionPolicy, OutOfTime, PolicyConfig
 
     policy = AttentionPolicy(PolicyConfig(num_layers=6)).eval()
     n = 1500

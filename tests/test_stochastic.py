@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.checker import check, unservable_clients
 from envs.errors import InstanceError
-from envs.instance import Instance, VehicleType
-from envs.json_format import dumps, instance_from_dict, instance_to_dict, load_instance_json, save_instance_json
-from envs.robust import evaluate
-from envs.solution import Route, Solution
-from envs.svrp_instances import svrp_instance, svrp_instances
-from envs.travel_model import Peak, TravelModel, horizon, planning_instance
+from envs.generate.svrp import svrp_instance, svrp_instances
+from envs.io.json_format import dumps, instance_from_dict, instance_to_dict, load_instance_json, save_instance_json
+from envs.model.check import check, unservable_clients
+from envs.model.instance import Instance, VehicleType
+from envs.model.robust import evaluate
+from envs.model.solution import Route, Solution
+from envs.model.travel_model import Peak, TravelModel, horizon, planning_instance
 
 MODEL = {
     "peaks": [{"time": 120, "width": 60, "amplitude": 0.5}, {"time": 660, "width": 45, "amplitude": 0.3}],

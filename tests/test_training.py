@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from envs import cvrp_dynamics as dyn
-from envs.batch_sampling import uniform_batch
-from envs.checker import check
-from envs.city_dataset import DEFAULT_ROAD_DATASET
-from envs.generators import uniform_instances
-from nco.checkpoint import (
+from envs.generate.cvrp import uniform_instances
+from envs.model.check import check
+from envs.rl import dynamics as dyn
+from envs.rl.distributions import uniform_batch
+from envs.roads.city_dataset import DEFAULT_ROAD_DATASET
+from nco.policy.checkpoints import (
     DEFAULT_CHECKPOINT,
     MATRIX_CHECKPOINT,
     TRANSPLANT_DIST_WEIGHT,
@@ -24,7 +24,7 @@ from nco.checkpoint import (
     save_checkpoint,
     transplant,
 )
-from nco.policy import AttentionPolicy, PolicyConfig
+from nco.policy.model import AttentionPolicy, PolicyConfig
 
 SMALL = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)
 
@@ -37,7 +37,7 @@ def greedy_cost(policy, data) -> float:
 
 @pytest.mark.slow
 def test_short_training_lowers_the_cost_and_resumes(tmp_path):
-    from nco.training import TrainConfig, train
+    from nco.train.run import TrainConfig, train
 
     torch.manual_seed(0)
     data = uniform_batch(128, 10, generator=torch.Generator().manual_seed(5))
@@ -60,8 +60,8 @@ def test_short_training_lowers_the_cost_and_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_matrix_policy_learns_on_asymmetric_matrices(tmp_path):
-    from envs.batch_sampling import asymmetric_batch
-    from nco.training import TrainConfig, train
+    from envs.rl.distributions import asymmetric_batch
+    from nco.train.run import TrainConfig, train
 
     torch.manual_seed(0)
     data = asymmetric_batch(128, 10, generator=torch.Generator().manual_seed(5))
@@ -101,11 +101,11 @@ def test_shipped_checkpoint_loads_and_beats_an_untrained_policy():
 def test_shipped_checkpoint_is_close_to_ortools(budget):
     """Multi-start + augmentation within 10% of OR-Tools' guided local search at 1 s per instance."""
     from baselines import ortools_solver
-    from nco import neural_solver
+    from nco.solvers import construct
 
     gaps = []
     for inst in uniform_instances(100, 6, seed=99):
-        ours = check(inst, neural_solver.solve(inst))
+        ours = check(inst, construct.solve(inst))
         ref = check(inst, ortools_solver.solve(inst, time_limit=budget))
         assert ours.feasible and ref.feasible
         gaps.append(ours.cost / ref.cost - 1)
@@ -115,8 +115,8 @@ def test_shipped_checkpoint_is_close_to_ortools(budget):
 @pytest.mark.slow
 def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads():
     """The road policy, on 100-client instances from Monaco locations its training never saw."""
-    from envs.city_dataset import load_city_dataset, sample_instance
-    from envs.tensors import stack_instances
+    from envs.rl.batch import stack_instances
+    from envs.roads.city_dataset import load_city_dataset, sample_instance
 
     matrix, info = load_checkpoint(MATRIX_CHECKPOINT)
     assert matrix.cfg.matrix and info["features"] == ["asymmetric"]
@@ -129,7 +129,7 @@ def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads
 
 @pytest.mark.slow
 def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_otherwise(tmp_path, capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     root = Path(__file__).resolve().parent.parent
     for instance, expected in ((root / "data" / "monaco" / "city.json", MATRIX_CHECKPOINT),
@@ -142,7 +142,7 @@ def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_
 
 
 def test_train_command_on_xlike_data(tmp_path, capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     out = tmp_path / "run"
     code = main(["train", "--size", "8", "--distribution", "xlike", "--epochs", "1", "--train-size", "64",
@@ -155,14 +155,14 @@ def test_train_command_on_xlike_data(tmp_path, capsys):
 
 
 def test_train_command_refuses_a_missing_init_checkpoint(tmp_path, capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     assert main(["train", "--init-from", str(tmp_path / "gone.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
 
 
 def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     out = tmp_path / "road"
     code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--epochs", "1",
@@ -175,7 +175,7 @@ def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
 
 
 def test_a_matrix_policy_transplanted_from_a_planar_one_is_it_plus_a_distance_prior(tmp_path):
-    from envs.batch_sampling import asymmetric_batch
+    from envs.rl.distributions import asymmetric_batch
 
     torch.manual_seed(1)
     planar = AttentionPolicy(SMALL).eval()
@@ -190,7 +190,7 @@ def test_a_matrix_policy_transplanted_from_a_planar_one_is_it_plus_a_distance_pr
 
 
 def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     init = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64)),
                            tmp_path / "planar.pt")  # fmt: skip
@@ -215,7 +215,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Popen, Path, signal.Signals]:
-    """A long tiny training in a subprocess: through the CLI (`cli`) or nco.training.train with the default
+    """A long tiny training in a subprocess: through the CLI (`cli`) or nco.train.run.train with the default
     SIGTERM action in force (`lib`, as under pytest). Handlers are set explicitly, since a shell may have
     started us with SIGINT ignored."""
     out = tmp_path / name
@@ -224,12 +224,12 @@ def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Po
     if how == "cli":
         code = (
             reset
-            + f"from nco.cli import main\nsys.exit(main({['train', '--epochs', '1000', *TINY, '--out', str(out)]!r}))"
+            + f"from nco.cli.main import main\nsys.exit(main({['train', '--epochs', '1000', *TINY, '--out', str(out)]!r}))"
         )
     else:
         code = reset + (
             "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
-            "from nco.policy import PolicyConfig\nfrom nco.training import TrainConfig, train\n"
+            "from nco.policy.model import PolicyConfig\nfrom nco.train.run import TrainConfig, train\n"
             "train(TrainConfig(num_clients=10, epochs=1000, train_size=64, batch_size=32, val_size=32, logger='none',"
             f" progress_bar=False, policy=PolicyConfig(embed_dim=32, num_layers=1), out_dir={str(out)!r}))"
         )
@@ -240,7 +240,7 @@ def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Po
 
 @pytest.mark.slow
 def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_path):
-    from nco.training import _not_a_lightning_checkpoint
+    from nco.train.run import _not_a_lightning_checkpoint
 
     runs = [_interrupted_run(tmp_path, "sigterm", "cli"), _interrupted_run(tmp_path, "sigint", "cli"),
             _interrupted_run(tmp_path, "sigterm_lib", "lib")]  # fmt: skip
@@ -283,7 +283,7 @@ def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_pa
 def test_ctrl_c_under_pythons_default_handler_is_still_a_keyboard_interrupt():
     """pytest (or a REPL) stops on KeyboardInterrupt; the CLI catches it as an NcoError and exits 130."""
     from envs.errors import NcoError
-    from nco.training import TrainingInterrupted, _SignalStop
+    from nco.train.run import TrainingInterrupted, _SignalStop
 
     stop = _SignalStop()
     stop.signum, stop.previous = signal.SIGINT, {signal.SIGINT: signal.default_int_handler}
@@ -313,13 +313,13 @@ def test_ctrl_c_under_pythons_default_handler_is_still_a_keyboard_interrupt():
     ],
 )
 def test_bad_train_options_fail_in_one_line_before_lightning_starts(tmp_path, capsys, monkeypatch, args, message):
-    import nco.training
-    from nco.cli import main
+    import nco.train.run
+    from nco.cli.main import main
 
     def no_trainer(*a, **k):
         raise AssertionError("Lightning started")
 
-    monkeypatch.setattr(nco.training, "RL4COTrainer", no_trainer)
+    monkeypatch.setattr(nco.train.run, "RL4COTrainer", no_trainer)
     paths = {"POLICY": str(save_checkpoint(AttentionPolicy(SMALL), tmp_path / "p.pt")), "TEXT": str(tmp_path / "t.txt")}
     (tmp_path / "t.txt").write_text("not a checkpoint")
     args = [paths.get(a, a) for a in args]
@@ -335,7 +335,7 @@ def test_last_ckpt_is_written_at_every_validation_and_train_restores_the_threads
     from lightning.pytorch.callbacks import Callback
 
     from nco.threads import available_cores
-    from nco.training import TrainConfig, train
+    from nco.train.run import TrainConfig, train
 
     seen: dict = {}
 
@@ -369,7 +369,7 @@ def test_last_ckpt_is_written_at_every_validation_and_train_restores_the_threads
 def test_result_names_no_missing_best_and_writes_null_for_a_nan_cost(tmp_path):
     from types import SimpleNamespace
 
-    from nco.training import ExportPolicy, _summary
+    from nco.train.run import ExportPolicy, _summary
 
     export = ExportPolicy(tmp_path, {}, 64)  # best stays inf: no validation improved on nothing
     nan = SimpleNamespace(callback_metrics={"val/cost": torch.tensor(float("nan"))})

@@ -5,11 +5,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import cvrp_dynamics as dyn
-from envs.checker import check, route_stats
-from envs.instance import Instance, VehicleType
-from envs.solution import Solution
-from envs.tensors import instance_tensors
+from envs.model.check import check, route_stats
+from envs.model.instance import Instance, VehicleType
+from envs.model.solution import Solution
+from envs.rl import dynamics as dyn
+from envs.rl.batch import instance_tensors
 
 FLAGS = ("time_windows", "backhauls", "mixed", "open_routes", "duration_limit", "distance_limit")
 

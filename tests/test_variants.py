@@ -7,14 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import cvrp_dynamics as dyn
-from envs.checker import check, unservable_clients
 from envs.errors import InstanceError
-from envs.solution import Solution
-from envs.tensors import instance_tensors, stack_instances
-from envs.variants import ALL_VARIANTS, parse_variant, parse_variants, variant_instance, variant_instances
-from nco.checkpoint import VARIANTS_CHECKPOINT, load_checkpoint, save_checkpoint, transplant
-from nco.policy import ATTRIBUTE_GROUPS, AttentionPolicy, MoEFeedForward, PolicyConfig, input_columns
+from envs.generate.variants import ALL_VARIANTS, parse_variant, parse_variants, variant_instance, variant_instances
+from envs.model.check import check, unservable_clients
+from envs.model.solution import Solution
+from envs.rl import dynamics as dyn
+from envs.rl.batch import instance_tensors, stack_instances
+from nco.policy.checkpoints import VARIANTS_CHECKPOINT, load_checkpoint, save_checkpoint, transplant
+from nco.policy.model import ATTRIBUTE_GROUPS, AttentionPolicy, MoEFeedForward, PolicyConfig, input_columns
 
 TINY = PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64, attributes=ATTRIBUTE_GROUPS)
 
@@ -106,7 +106,7 @@ def test_moe_layer_routes_each_node_to_its_top_k_experts():
 @pytest.mark.slow
 def test_mixed_variant_training_lowers_the_cost_on_every_variant(tmp_path):
     """A short mixed-batch run (per-variant reward normalisation) improves greedy cost on each variant."""
-    from nco.training import TrainConfig, train
+    from nco.train.run import TrainConfig, train
 
     variants = ["CVRP", "VRPTW", "OVRPB", "VRPMBL"]
     held_out = {v: stack_instances(variant_instances(v, 10, 24, seed=7)) for v in variants}
@@ -133,12 +133,12 @@ def test_mixed_variant_training_lowers_the_cost_on_every_variant(tmp_path):
 
 
 def test_unservable_client_is_refused_in_one_line():
-    from nco import neural_solver
+    from nco.solvers import construct
 
     inst = variant_instance("VRPTW", 10, 1)
     inst.time_windows[4] = [0.0, 0.01]  # closes before anyone can get there
     with pytest.raises(InstanceError, match="cannot be served even on a route of its own"):
-        neural_solver.solve(inst)
+        construct.solve(inst)
 
 
 @pytest.mark.skipif(not VARIANTS_CHECKPOINT.exists(), reason="variants100 not shipped yet")
@@ -146,8 +146,8 @@ def test_unservable_client_is_refused_in_one_line():
 def test_shipped_variants_checkpoint_is_feasible_on_every_variant_and_beats_the_cvrp_policy():
     """nco picks variants100 for attribute instances; its routes pass the checker on all 24 variants, and on
     time windows it beats the CVRP policy decoding under the same masks."""
-    from nco import neural_solver
-    from nco.checkpoint import DEFAULT_CHECKPOINT, default_checkpoint
+    from nco.policy.checkpoints import DEFAULT_CHECKPOINT, default_checkpoint
+    from nco.solvers import construct
 
     policy, info = load_checkpoint(VARIANTS_CHECKPOINT)
     assert set(policy.cfg.attributes) >= {"time_windows", "backhauls", "open_routes", "distance_limits"}
@@ -155,17 +155,17 @@ def test_shipped_variants_checkpoint_is_feasible_on_every_variant_and_beats_the_
         inst = variant_instance(v, 50, 1000 + i)
         if v != "CVRP":
             assert default_checkpoint(inst.features()) == VARIANTS_CHECKPOINT
-        sol = neural_solver.solve(inst, VARIANTS_CHECKPOINT, num_starts=20, num_augment=1)
+        sol = construct.solve(inst, VARIANTS_CHECKPOINT, num_starts=20, num_augment=1)
         assert check(inst, sol).feasible, v
     ours, cvrp = [], []
     for inst in variant_instances("VRPTW", 100, 4, seed=5):
-        ours.append(check(inst, neural_solver.solve(inst, VARIANTS_CHECKPOINT, num_augment=1)).cost)
-        cvrp.append(check(inst, neural_solver.solve(inst, DEFAULT_CHECKPOINT, num_augment=1)).cost)
+        ours.append(check(inst, construct.solve(inst, VARIANTS_CHECKPOINT, num_augment=1)).cost)
+        cvrp.append(check(inst, construct.solve(inst, DEFAULT_CHECKPOINT, num_augment=1)).cost)
     assert np.mean(ours) < 0.95 * np.mean(cvrp), (ours, cvrp)
 
 
 def test_train_refuses_an_unknown_variant_in_one_line(capsys):
-    from nco.cli import main
+    from nco.cli.main import main
 
     assert main(["train", "--variants", "CVRP,VRPX", "--epochs", "1"]) == 2
     err = capsys.readouterr().err

@@ -4,11 +4,11 @@ Solvers are imported lazily so that `--solver ortools` never loads torch and
 `--solver nco` never loads OR-Tools.
 
 Stochastic travel times: every solver plans on a deterministic copy of the
-instance (envs.travel_model.planning_instance): expected travel times, or with
+instance (envs.model.travel_model.planning_instance): expected travel times, or with
 `plan_quantile` each arc's travel time at that quantile at peak congestion,
 which leaves slack where traffic may bite. The checker then checks the routes
 on the nominal times, and with `samples` the Monte Carlo evaluator
-(envs.robust) replays them under sampled times.
+(envs.model.robust) replays them under sampled times.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from envs.checker import Report, check
-from envs.instance import Instance
-from envs.solution import Solution
+from envs.model.check import Report, check
+from envs.model.instance import Instance
+from envs.model.solution import Solution
 
 SOLVERS = ("nco", "ortools", "pyvrp")
 DEFAULT_SAMPLES = 1000
@@ -90,7 +90,7 @@ TIME_LIMIT_ZERO = {
 def solver_function(opts: SolveOptions):
     """Import what the solver needs (seconds for torch: start-up, not the budget) and return instance -> Solution."""
     if opts.solver == "nco":
-        from nco import hybrid
+        from nco.solvers import hybrid
 
         return lambda instance: hybrid.solve(
             instance, opts.time_limit, checkpoint=opts.checkpoint, seed=opts.seed, num_seeds=opts.num_seeds,
@@ -106,7 +106,7 @@ def solver_function(opts: SolveOptions):
 
             raise NcoError("--warm-start with --time-limit 0 leaves OR-Tools no search: for the policy alone use"
                            " --solver nco --time-limit 0")  # fmt: skip
-        from nco.hybrid import policy_then_ortools
+        from nco.solvers.hybrid import policy_then_ortools
 
         return lambda instance: policy_then_ortools(
             instance, opts.time_limit, opts.checkpoint, policy_share=0.3, seed=opts.seed,
@@ -122,7 +122,7 @@ def solver_function(opts: SolveOptions):
 def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, Report]:
     """Solve and check; timings['total'] is the solve itself, from after the solver's imports. With a travel
     model the solver plans on the planning copy and, with opts.samples, solution.meta['robust'] holds the Monte
-    Carlo statistics (envs.robust.RobustReport.as_dict)."""
+    Carlo statistics (envs.model.robust.RobustReport.as_dict)."""
     from envs.errors import InstanceError
 
     opts.validate()
@@ -137,10 +137,10 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
         )
     plan = instance
     if stochastic:
-        from envs.travel_model import planning_instance
+        from envs.model.travel_model import planning_instance
 
         plan = planning_instance(instance, opts.plan_quantile)
-        from nco.checkpoint import ROBUST_CHECKPOINT
+        from nco.policy.checkpoints import ROBUST_CHECKPOINT
 
         if opts.solver == "nco" and opts.checkpoint is None and ROBUST_CHECKPOINT.exists():
             opts = replace(opts, checkpoint=str(ROBUST_CHECKPOINT))  # the policy trained to leave slack
@@ -156,7 +156,7 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
         solution.meta["planned_on"] = "expected travel times" if opts.plan_quantile is None else (
             f"the {opts.plan_quantile:g} quantile of travel times at peak congestion")  # fmt: skip
     if samples:
-        from envs.robust import evaluate
+        from envs.model.robust import evaluate
 
         solution.meta["robust"] = evaluate(instance, solution, samples, opts.seed).as_dict()
     return solution, check(instance, solution)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.checker import Report
-from envs.instance import Instance
-from envs.solution import Solution
+from envs.model.check import Report
+from envs.model.instance import Instance
+from envs.model.solution import Solution
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ class SolveResult:
 
     def summary(self, routes: bool = True) -> str:
         """The text `nco solve` prints: the headline, the notes, and one line a route."""
-        from nco.render import summary
+        from nco.cli.render import summary
 
         return summary(self.instance, self.solution, self.report, routes=routes)
 
     def to_dict(self) -> dict[str, Any]:
         """The solution JSON document (as `nco solve --output` writes it)."""
-        from envs.json_format import solution_to_dict
+        from envs.io.json_format import solution_to_dict
 
         return solution_to_dict(self.instance, self.solution, self.report)
 
