@@ -160,8 +160,8 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
             "seed": seed,
             "seed_used": False,  # OR-Tools routing has no random seed
             "warm_start": warm,
-            "trace": [(round(t, 4), ints.to_cost(v)) for t, v in trace],
         },
+        trace=[(round(t, 4), ints.to_cost(v)) for t, v in trace],
     )
 
 

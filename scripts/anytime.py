@@ -27,6 +27,7 @@ import numpy as np
 
 from envs.model.instance import Instance
 from nco.solvers.pipeline import SolveOptions, solve_and_check
+from nco.solvers.registry import options_for
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
 
@@ -41,7 +42,7 @@ def _run(instance: Instance, label: str, opts: SolveOptions, budget: float) -> d
     try:
         solution, report = solve_and_check(instance, opts)
         cost, feasible, seconds = report.cost, report.feasible, solution.timings["total"]
-        trace = solution.meta.get("trace", [])
+        trace = solution.trace or []
     except Exception as e:  # noqa: BLE001 - a failed run is a result too (e.g. no feasible solution in time)
         print(f"warning: {label} at {budget:g} s failed on {instance.name}: {e}", file=sys.stderr)
         cost, feasible, seconds, trace = float("nan"), False, float("nan"), []
@@ -62,10 +63,10 @@ def load_set(name: str, count: int, seed: int) -> list[Instance]:
 def jobs_for(instances, budgets, seeds, checkpoint):
     for b in budgets:
         for inst in instances:
-            yield inst, f"nco hybrid ({seeds} seeds)", SolveOptions("nco", b, checkpoint=checkpoint, num_seeds=seeds), b
-            yield inst, "nco hybrid (1 seed)", SolveOptions("nco", b, checkpoint=checkpoint, num_seeds=1), b
-            yield inst, "pyvrp", SolveOptions("pyvrp", b), b
-            yield inst, "ortools", SolveOptions("ortools", b), b
+            yield inst, f"nco hybrid ({seeds} seeds)", options_for("hybrid", b, checkpoint=checkpoint, num_seeds=seeds), b
+            yield inst, "nco hybrid (1 seed)", options_for("hybrid", b, checkpoint=checkpoint, num_seeds=1), b
+            yield inst, "pyvrp", options_for("pyvrp", b), b
+            yield inst, "ortools", options_for("ortools", b), b
 
 
 def mean_gap_curve(rows: list[dict], ref: dict[str, float], grid: np.ndarray) -> np.ndarray:

@@ -6,24 +6,25 @@
     python scripts/compare.py x --folder data/x --time-limit 5
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
-        nco-greedy:nco/checkpoints/cvrp100.pt,nco:nco/checkpoints/cvrp100.pt,nco-greedy,nco,nco-hybrid@1,nco-hybrid@5,ortools@5,pyvrp@1,pyvrp@5
+        policy-greedy:nco/checkpoints/cvrp100.pt,policy:nco/checkpoints/cvrp100.pt,policy-greedy,policy,hybrid@1,hybrid@5,ortools@5,pyvrp@1,pyvrp@5
     # generated 100-client instances of each variant (envs.generate.variants), 16 per variant; gap to PyVRP 10 CPU-s
     # (OR-Tools 10 s, wall time on one core, where PyVRP cannot model the variant); rows per variant
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
     # the 56 Solomon VRPTW instances shipped in data/solomon, gap to best known (distance, DIMACS)
-    python scripts/compare.py solomon --solvers nco-greedy,nco,pyvrp@10
+    python scripts/compare.py solomon --solvers policy-greedy,policy,pyvrp@10
     # the heterogeneous-fleet X instances shipped in data/hfvrp, gap to best known, rows per fleet type
-    python scripts/compare.py hfvrp --solvers nco-greedy,nco,nco-hybrid@5,ortools@5,pyvrp@5
+    python scripts/compare.py hfvrp --solvers policy-greedy,policy,hybrid@5,ortools@5,pyvrp@5
     # generated profiled fleets (random, sector and cluster zones; preferences), gap to PyVRP 10 CPU-s
     python scripts/compare.py profiled --count 8 --size 100
     # the robust benchmark: SVRPBench-like cities with stochastic travel times, 50/100/200 clients; every
     # solver plans on expected travel times (or SPEC~Q: the Q quantile at peak congestion) and every solution
     # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.model.robust)
-    python scripts/compare.py robust --count 8 --sizes 50,100,200 --solvers nco-hybrid@5~0.9,ortools@5,pyvrp@5
+    python scripts/compare.py robust --count 8 --sizes 50,100,200 --solvers hybrid@5~0.9,ortools@5,pyvrp@5
 
-A solver spec is NAME[:CHECKPOINT][@SECONDS][~QUANTILE] with NAME one of
-nco-greedy, nco (policy, multi-start + augmentation), nco-hybrid, ortools,
-pyvrp; SECONDS defaults to --time-limit; QUANTILE (stochastic instances) plans
+A solver spec is NAME[:CHECKPOINT][@SECONDS][~QUANTILE] with NAME a solver of
+the registry (nco.solvers.registry): policy-greedy, policy (multi-start +
+augmentation), hybrid, ortools, pyvrp, ortools+policy (the old nco-greedy, nco
+and nco-hybrid are aliases for one release); SECONDS defaults to --time-limit; QUANTILE (stochastic instances) plans
 on that quantile of travel times instead of their expectation. Without a CHECKPOINT nco picks the shipped one for the
 instance (the matrix-aware road100_matrix for asymmetric matrices), as `nco solve` does.
 
@@ -58,6 +59,7 @@ from envs.errors import EXIT_BAD_INPUT, NcoError, UnsupportedFeatureError
 from envs.model.check import check
 from envs.model.instance import Instance
 from nco.solvers.pipeline import SolveOptions, solve_and_check
+from nco.solvers.registry import SOLVERS, options_for
 
 BUCKETS = ((100, 300), (300, 600), (600, 1001))
 ROBUST_COLUMNS = ("expected_cost", "cost_std", "tw_feasibility", "routes_on_time", "expected_lateness")
@@ -124,13 +126,14 @@ def label(opts: SolveOptions, checkpoint: str | None = None) -> str:
     checkpoint = checkpoint or opts.checkpoint
     path = Path(checkpoint) if checkpoint else None
     name = path.parent.name if path and path.stem in ("best", "last") else path.stem if path else ""
-    ckpt = f", {name}" if name and opts.solver == "nco" else ""
+    ckpt = f", {name}" if name and (opts.solver == "nco" or opts.warm_start) else ""
     ckpt += f", q {opts.plan_quantile:g}" if opts.plan_quantile is not None else ""
     if opts.solver == "nco" and opts.time_limit > 0:
         return f"nco hybrid ({opts.time_limit:g} s{ckpt})"
     if opts.solver == "nco":
         return f"nco policy (starts {opts.num_starts or 1}, aug {opts.num_augment}{ckpt})"
-    return f"{opts.solver} ({opts.time_limit:g} s{ckpt})"
+    name = "ortools+policy" if opts.warm_start else opts.solver
+    return f"{name} ({opts.time_limit:g} s{ckpt})"
 
 
 def run_all(instances: list[Instance], configs: list[SolveOptions], workers: int) -> list[dict]:
@@ -277,28 +280,30 @@ def plot(rows: list[dict], ref: dict[str, float], path: Path, title: str) -> Non
     plt.close(fig)
 
 
+# this script's old spellings, kept for one release ("nco" is the policy alone here, the hybrid in `nco solve`)
+OLD_NAMES = {"nco-greedy": "policy-greedy", "nco": "policy", "nco-hybrid": "hybrid"}
+
+
 def spec_parts(spec: str) -> tuple[str, str, str, str]:
-    """NAME[:CHECKPOINT][@SECONDS][~QUANTILE] -> (name, checkpoint, seconds, quantile), '' where not given."""
+    """NAME[:CHECKPOINT][@SECONDS][~QUANTILE] -> (name, checkpoint, seconds, quantile), '' where not given;
+    the name as the solver registry spells it (nco.solvers.registry)."""
     spec, _, quantile = spec.partition("~")
     spec, _, seconds = spec.partition("@")
     name, _, checkpoint = spec.partition(":")
-    return name, checkpoint, seconds, quantile
+    return OLD_NAMES.get(name, name), checkpoint, seconds, quantile
 
 
 def solver_spec(spec: str, args) -> SolveOptions:
     """NAME[:CHECKPOINT][@SECONDS][~QUANTILE] -> SolveOptions (check_options has vetted it)."""
     name, checkpoint, seconds, quantile = spec_parts(spec)
     budget = float(seconds) if seconds else args.time_limit
-    checkpoint = checkpoint or args.checkpoint
-    robust = {"plan_quantile": float(quantile) if quantile else None,
-              "samples": args.samples if args.set == "robust" else None, "seed": args.sample_seed}  # fmt: skip
-    if name == "nco-greedy":
-        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=None, num_augment=1, **robust)
-    if name == "nco":
-        return SolveOptions("nco", 0, checkpoint=checkpoint, num_starts=args.starts, **robust)
-    if name == "nco-hybrid":
-        return SolveOptions("nco", budget, checkpoint=checkpoint, **robust)
-    return SolveOptions(name, budget, **robust)
+    options = {"plan_quantile": float(quantile) if quantile else None,
+               "samples": args.samples if args.set == "robust" else None, "seed": args.sample_seed}  # fmt: skip
+    if name in NCO_SPECS:
+        options["checkpoint"] = checkpoint or args.checkpoint
+    if name == "policy":
+        options["num_starts"] = args.starts
+    return options_for(name, budget, **options)
 
 
 def robust_table(rows: list[dict]) -> str:
@@ -342,14 +347,15 @@ SET_OPTIONS = {
     "robust": {"count", "seed", "sizes", "samples"},  # no reference: the solvers are compared with each other
 }
 COMMON = {"set", "solvers", "sample_seed", "workers", "out", "time_limit", "checkpoint", "starts"}
-NCO_SPECS, TIMED_SPECS = ("nco-greedy", "nco", "nco-hybrid"), ("nco-hybrid", "ortools", "pyvrp")
-ALL_SPECS = (*NCO_SPECS, "ortools", "pyvrp")
+NCO_SPECS = ("policy-greedy", "policy", "hybrid", "ortools+policy")  # the specs that run a policy
+TIMED_SPECS = ("hybrid", "ortools", "pyvrp", "ortools+policy")
+ALL_SPECS = tuple(SOLVERS)
 # The COMMON options only some solver specs read: (does this spec read it?, which specs do).
 SPEC_OPTIONS = {
-    "starts": (lambda name, ckpt, secs: name == "nco", "only nco specs"),
+    "starts": (lambda name, ckpt, secs: name == "policy", "only policy (nco) specs"),
     "checkpoint": (lambda name, ckpt, secs: name in NCO_SPECS and not ckpt, "only nco specs without :CHECKPOINT"),
     "time_limit": (lambda name, ckpt, secs: name in TIMED_SPECS and not secs,
-                   "only nco-hybrid, ortools and pyvrp specs without @SECONDS"),
+                   "only hybrid, ortools, pyvrp and ortools+policy specs without @SECONDS"),
 }  # fmt: skip
 
 
@@ -421,7 +427,7 @@ def check_options(args, given: set[str]) -> None:
         if ckpt and name not in NCO_SPECS:
             refuse(f"--solvers: {spec!r}: {name} takes no checkpoint")
         if secs and name not in TIMED_SPECS:
-            refuse(f"--solvers: {spec!r}: {name} takes no time budget (nco-hybrid does)")
+            refuse(f"--solvers: {spec!r}: {name} takes no time budget (hybrid does)")
         if secs and not 0 <= _number(secs) < math.inf:
             refuse(f"--solvers: {spec!r}: the budget must be a finite number of seconds >= 0")
         if quantile and args.set != "robust":
@@ -488,15 +494,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=2026, help="generated sets: seed of the instances")
     ap.add_argument("--folder", default=None, help="x, solomon, hfvrp: the folder of .vrp files (default data/SET)")
     ap.add_argument("--time-limit", type=seconds, default=5.0,
-                    help="seconds per instance for nco-hybrid, OR-Tools and PyVRP specs without @SECONDS")  # fmt: skip
+                    help="seconds per instance for hybrid, OR-Tools and PyVRP specs without @SECONDS")  # fmt: skip
     ap.add_argument("--reference-time", type=seconds, default=10.0,
                     help="PyVRP CPU seconds for the reference of generated sets (x, solomon, hfvrp: best known)")  # fmt: skip
     ap.add_argument("--checkpoint", default=None, help="policy of nco specs without :CHECKPOINT")
     ap.add_argument("--starts", type=positive_int, default=100, help="multi-start of the nco spec")
     ap.add_argument(
         "--solvers",
-        default="nco-greedy,nco,ortools,pyvrp",
-        help="comma list of nco-greedy, nco (policy, multi-start + aug), nco-hybrid, ortools, pyvrp",
+        default="policy-greedy,policy,ortools,pyvrp",
+        help="comma list of " + ", ".join(SOLVERS) + " (the old nco-greedy, nco and nco-hybrid still work)",
     )
     ap.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=None, help="results folder (default runs/bench/SET)")

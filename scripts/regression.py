@@ -76,6 +76,7 @@ def baseline_figures() -> dict:
 
     from baselines import ortools_solver, pyvrp_solver
     from envs.model.check import check
+    from nco.solvers import genetic
 
     warnings.filterwarnings("ignore", module="pyvrp")  # C101's penalty bound: a note, not a figure
     out = {}
@@ -83,8 +84,8 @@ def baseline_figures() -> dict:
         inst = load(rel)
         data, ints = pyvrp_solver.build_problem_data(inst)
         result = pyvrp.solve(data, stop=MaxIterations(PYVRP_ITERATIONS), seed=0, display=False)
-        run = pyvrp_solver.GeneticRun(result=result, trace=[], num_seeds=0)
-        ga = pyvrp_solver.to_solution(inst, run, ints, 0.0, "pyvrp", {})
+        run = genetic.GeneticRun(result=result, trace=[], num_seeds=0)
+        ga = genetic.to_solution(inst, run, ints, 0.0, "pyvrp", {})
         out[rel] = {
             f"pyvrp {PYVRP_ITERATIONS} iterations": report_dict(check(inst, ga)),
             "pyvrp construction": report_dict(check(inst, pyvrp_solver.solve(inst, time_limit=0))),

@@ -22,6 +22,7 @@ from envs.model.check import check
 from envs.model.distances import euclidean
 from envs.model.instance import Instance, VehicleType
 from envs.model.solution import Route, Solution
+from nco.solvers import genetic
 
 SOLVERS = sorted(BASELINES)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -123,7 +124,7 @@ def test_pyvrp_penalty_ceiling_fits_scaled_data():
     data, ints = pyvrp_solver.build_problem_data(_cvrp(20, seed=12, fleet=fleet))
     assert ints.cost_scale == 100
     # PyVRP's default ceiling of 1e5 is below one average edge cost here.
-    assert pyvrp_solver.solve_params(data).penalty.max_penalty > 1e4 * ints.distance.mean()
+    assert genetic.solve_params(data).penalty.max_penalty > 1e4 * ints.distance.mean()
 
 
 # ---------------------------------------------------------------- both solvers
@@ -398,8 +399,8 @@ def test_warm_starts_with_backhauls_and_open_routes():
     seeded, _ = _solve_and_check("pyvrp", inst, time_limit=0.3, initial=sol)
     assert seeded.meta["initial_used"]
     data, ints = pyvrp_solver.build_problem_data(inst)
-    run = pyvrp_solver.run_genetic(data, 0.0, initial=[pyvrp_solver.to_pyvrp_solution(data, sol)])
-    back = pyvrp_solver.to_solution(inst, run, ints, 0.0, "test", {})
+    run = genetic.run_genetic(data, 0.0, initial=[pyvrp_solver.to_pyvrp_solution(data, sol)])
+    back = genetic.to_solution(inst, run, ints, 0.0, "test", {})
     assert check(inst, back).feasible and check(inst, back).cost <= report.cost + 1e-9
 
     lifo = _backhauls(14, seed=17, mode="linehaul_first")

@@ -65,7 +65,7 @@ def test_one_second_hybrid_is_never_the_trivial_start_nor_worse_than_its_greedy_
     (sol, report), wall, share = timed(solve_and_check, inst, SolveOptions(solver="nco", time_limit=1.0))
     assert report.feasible and report.num_routes < trivial_routes(inst) / 2
     assert sol.timings["total"] <= 1.0 + budget_slack(1.0, share), (sol.timings, share)
-    note = sol.meta.get("note", "")
+    note = "; ".join(sol.notes)
     if "policy not used" in note:  # only a machine too busy for one greedy rollout in half a second
         assert "savings construction" in note
     else:
@@ -78,7 +78,7 @@ def test_a_budget_too_short_to_search_returns_the_construction_and_says_so():
     report = check(inst, sol)
     assert report.feasible and report.num_routes < trivial_routes(inst) / 2
     if sol.meta["num_iterations"] == 0:  # it started and ran none, or its set-up did not fit and it was skipped
-        assert "the genetic search ran no iteration" in sol.meta["note"] or "search was skipped" in sol.meta["note"]
+        assert "the genetic search ran no iteration" in "; ".join(sol.notes) or "search was skipped" in "; ".join(sol.notes)
 
 
 @pytest.mark.parametrize("solver", ["nco", "pyvrp", "ortools"])
@@ -89,7 +89,7 @@ def test_time_limit_zero_is_the_construction_alone_for_every_solver(solver):
     if solver == "pyvrp":
         assert sol.meta["construction"] == "savings" and sol.meta["num_iterations"] == 0
     if solver == "ortools":
-        assert sol.meta["trace"] and len(sol.meta["trace"]) == 1  # the first solution, no local search
+        assert sol.trace and len(sol.trace) == 1  # the first solution, no local search
     if solver == "nco":
         assert sol.meta["rollouts"] == 800  # multi-start x 8 views, however long it takes
 
@@ -101,7 +101,7 @@ def test_pyvrp_alone_at_no_budget_returns_its_savings_start_not_one_route_per_cl
     assert report.feasible and report.num_routes < trivial_routes(inst) / 4
     assert sol.meta["construction"] == "savings"
     if sol.meta["num_iterations"] == 0:
-        assert "ran no iteration" in sol.meta["note"] or "search was skipped" in sol.meta["note"]
+        assert "ran no iteration" in "; ".join(sol.notes) or "search was skipped" in "; ".join(sol.notes)
 
 
 def test_ortools_warm_start_refuses_a_zero_budget_by_name(capsys):

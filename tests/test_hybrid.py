@@ -13,11 +13,10 @@ from envs.generate.cvrp import uniform_instance
 from envs.io.load import load_instance
 from envs.io.vrplib_format import load_vrplib_solution
 from envs.model.check import check
-from envs.model.solution import Solution
 from envs.rl.batch import instance_tensors
 from nco.cli.main import main
 from nco.policy.model import OutOfTime
-from nco.solvers import construct, hybrid
+from nco.solvers import construct, genetic, hybrid
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +29,12 @@ def test_a_seeded_optimum_comes_back_with_zero_iterations():
     best = load_vrplib_solution(inst, X101.with_suffix(".sol"))
     assert check(inst, best).cost == inst.best_known
     data, ints = pyvrp_solver.build_problem_data(inst)
-    run = pyvrp_solver.run_genetic(data, 0.0, initial=[pyvrp_solver.to_pyvrp_solution(data, best)])
+    run = genetic.run_genetic(data, 0.0, initial=[pyvrp_solver.to_pyvrp_solution(data, best)])
     assert run.result.num_iterations == 0
-    sol = pyvrp_solver.to_solution(inst, run, ints, 0.0, "test", {})
+    sol = genetic.to_solution(inst, run, ints, 0.0, "test", {})
     assert check(inst, sol).cost == inst.best_known
     # while an unseeded run with no time returns a random start, far from it
-    cold = pyvrp_solver.run_genetic(data, 0.0)
+    cold = genetic.run_genetic(data, 0.0)
     assert ints.to_cost(cold.result.cost()) > 1.5 * inst.best_known
 
 
@@ -54,7 +53,7 @@ def test_hybrid_respects_its_budget_and_improves_on_the_policy(budget):
     (sol, report), wall, share = timed(solve_and_check, inst, SolveOptions(solver="nco", time_limit=budget))
     assert report.feasible
     assert sol.timings["total"] <= budget + budget_slack(budget, share), (sol.timings, share)
-    trace = sol.meta["trace"]
+    trace = sol.trace
     assert sol.meta["num_seeds"] >= 1 and trace[0][0] < budget  # the construction comes first, within the budget
     assert [c for _, c in trace] == sorted((c for _, c in trace), reverse=True)  # best-so-far never worsens
     assert report.cost == pytest.approx(trace[-1][1]) and report.cost <= trace[0][1]
@@ -96,7 +95,7 @@ def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share(monkeypat
     monkeypatch.setattr(hybrid, "policy_seconds", lambda limit, share: 1e-4)  # no rollout fits, however fast
     big = uniform_instance(200, 3)
     sol, report = solve_and_check(big, SolveOptions(solver="ortools", time_limit=1.0, warm_start=True))
-    assert report.feasible and "warm start not used: no policy rollout finished" in sol.meta["note"]
+    assert report.feasible and "warm start not used: no policy rollout finished" in "; ".join(sol.notes)
 
 
 def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
@@ -108,8 +107,8 @@ def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
     inst.fleet = [replace(inst.fleet[0], max_distance=6.0),
                   replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)]  # fmt: skip
     sol = hybrid.solve(inst, 0.5)
-    assert check(inst, sol).feasible and "policy not used" in sol.meta["note"]
-    assert "one duration and distance limit for all vehicle types" in sol.meta["note"]
+    assert check(inst, sol).feasible and "policy not used" in "; ".join(sol.notes)
+    assert "one duration and distance limit for all vehicle types" in "; ".join(sol.notes)
 
 
 @pytest.mark.slow
@@ -122,7 +121,7 @@ def test_a_heterogeneous_fleet_seeds_the_genetic_search_with_typed_routes():
     report = check(inst, sol)
     # on a busy machine the greedy rollout may fill the policy's share alone: that note, and no other
     assert report.feasible and sol.meta["num_seeds"] >= 1
-    assert sol.meta.get("note", "policy: one greedy rollout").startswith("policy: one greedy rollout")
+    assert ("; ".join(sol.notes) or "policy: one greedy rollout").startswith("policy: one greedy rollout")
     assert report.cost <= built.cost + 1e-9 and {r.vehicle_type for r in sol.routes} <= set(range(len(inst.fleet)))
 
 
@@ -143,12 +142,12 @@ def test_linehaul_first_backhauls_are_refined_by_ortools():
     sol = hybrid.solve(inst, 1.0)
     report = check(inst, sol)
     assert report.feasible and report.cost <= policy_only.cost + 1e-9
-    assert "refined by OR-Tools" in sol.meta["note"] and sol.solver == "nco"
+    assert "refined by OR-Tools" in "; ".join(sol.notes) and sol.solver == "nco"
 
 
 def _policy_seeds(inst, data, keep):
-    built = construct.solve(inst, num_starts=8, num_augment=1, keep=keep)
-    return [pyvrp_solver.to_pyvrp_solution(data, Solution.from_giant_tour(t, "nco")) for t in built.meta["pool"]]
+    built = construct.build(inst, num_starts=8, num_augment=1, keep=keep)
+    return [pyvrp_solver.to_pyvrp_solution(data, plan) for plan in built.pool]
 
 
 @pytest.mark.slow
@@ -156,8 +155,8 @@ def test_seeds_get_one_local_search_before_the_genetic_search():
     inst = load_instance(X101)
     data, _ = pyvrp_solver.build_problem_data(inst)
     seeds = _policy_seeds(inst, data, 5)
-    raw = pyvrp_solver.run_genetic(data, 0.5, initial=seeds)
-    educated = pyvrp_solver.run_genetic(data, 0.5, initial=seeds, educate=True)
+    raw = genetic.run_genetic(data, 0.5, initial=seeds)
+    educated = genetic.run_genetic(data, 0.5, initial=seeds, educate=True)
     # the first trace point is the incumbent before the first iteration: the best (educated) seed
     assert raw.trace[0][1] == min(s.distance() for s in seeds)
     assert educated.trace[0][1] < raw.trace[0][1]
@@ -169,7 +168,7 @@ def test_educated_seeds_stay_feasible_and_never_get_worse(n, seed):
     inst = uniform_instance(n, seed)
     data, _ = pyvrp_solver.build_problem_data(inst)
     seeds = _policy_seeds(inst, data, 4)
-    run = pyvrp_solver.run_genetic(data, 0.05, initial=seeds, educate=True)
+    run = genetic.run_genetic(data, 0.05, initial=seeds, educate=True)
     assert run.result.best.is_feasible() and run.trace[0][1] <= min(s.distance() for s in seeds)
 
 
@@ -178,11 +177,11 @@ def test_a_policy_past_its_deadline_stops_and_the_search_starts_from_savings(mon
     with pytest.raises(OutOfTime):
         policy(instance_tensors(uniform_instance(50, 1)), num_starts=4, deadline=time.perf_counter())
     # not even the greedy rollout may run
-    monkeypatch.setattr(hybrid.pyvrp_solver, "construction_deadline", lambda started, limit, share=0: started)
+    monkeypatch.setattr(hybrid.genetic, "construction_deadline", lambda started, limit, share=0: started)
     monkeypatch.setattr(hybrid, "policy_seconds", lambda limit, share: 0.0)
     inst = uniform_instance(300, 3)
     sol = hybrid.solve(inst, 0.5)
-    note = sol.meta["note"]
+    note = "; ".join(sol.notes)
     assert "policy not used: no time left for its greedy rollout" in note and "savings construction" in note
     report = check(inst, sol)
     assert report.feasible and sol.meta["seeded_by"] == {"savings": 1} and sol.meta["checkpoint"] is None
@@ -193,8 +192,8 @@ def test_a_greedy_rollout_cut_by_its_deadline_leaves_the_savings_plan(monkeypatc
     def too_slow(*args, **kwargs):
         raise OutOfTime("decoding stopped after 3 of 300+ steps")
 
-    monkeypatch.setattr(hybrid.construct, "solve", too_slow)
+    monkeypatch.setattr(hybrid.construct, "build", too_slow)
     inst = uniform_instance(300, 3)
     sol = hybrid.solve(inst, 0.5)
-    assert "policy not used: its greedy rollout did not finish" in sol.meta["note"]
+    assert "policy not used: its greedy rollout did not finish" in "; ".join(sol.notes)
     assert sol.meta["seeded_by"] == {"savings": 1} and check(inst, sol).feasible

@@ -212,7 +212,7 @@ def solution_to_dict(instance: Instance, solution: Solution, report: Report, tim
         out["gap_percent"] = gap(report.cost, instance.best_known)
     out["routes"] = routes
     out["timings"] = {k: float(v) for k, v in (solution.timings if timings is None else timings).items()}
-    out["meta"] = solution.meta
+    out["meta"] = solution.file_meta()
     return _jsonable(out)
 
 
@@ -257,7 +257,7 @@ def solution_from_dict(instance: Instance, d: Any, *, source: str = "solution") 
         routes=routes,
         solver=d.get("solver", "unknown"),
         timings=dict(d.get("timings", {})),
-        meta=dict(d.get("meta", {})),
+        meta=dict(d.get("meta", {})),  # as written: the file's note and trace stay there
     )
 
 

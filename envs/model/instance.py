@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from envs.errors import InstanceError
+from envs.model.features import Feature
 from envs.model.travel_model import MAX_MAGNITUDE, TravelModel
 
 INF = float("inf")
@@ -23,21 +24,8 @@ INF = float("inf")
 # from float64 overflow, the policy's float32 holds it (3.4e38), and the integer model of the baselines
 # (baselines/scaling.py) casts every such value to int64 without wrapping (it also bounds route totals there).
 
-# Names returned by Instance.features(); solvers declare which they honour.
-FEATURES = (
-    "asymmetric",  # distance or duration matrix not symmetric
-    "time_windows",  # some window narrower than [0, inf)
-    "service_times",
-    "backhauls",  # pickup demands brought back to the depot
-    "open_routes",  # vehicles do not return to the depot
-    "duration_limits",  # a vehicle type with a finite max route duration
-    "distance_limits",  # a vehicle type with a finite max route distance
-    "heterogeneous_fleet",  # more than one vehicle type
-    "fleet_limit",  # a vehicle type with a limited count
-    "fixed_costs",  # per-vehicle fixed cost or non-unit distance cost
-    "profiles",  # per-client allowed masks or preferences
-    "stochastic",  # a travel-time model on top of the duration matrix
-)
+# What Instance.features() returns (envs/model/features.py); solvers declare which they honour.
+FEATURES = tuple(Feature)
 
 
 @dataclass
@@ -264,34 +252,23 @@ class Instance:
             self._symmetry = memo = (self.distance, self.duration, same)
         return memo[2]
 
-    def features(self) -> frozenset[str]:
-        """The non-neutral features of this instance (see FEATURES)."""
-        f = set()
-        if not self.symmetric():
-            f.add("asymmetric")
-        if np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1])):
-            f.add("time_windows")
-        if np.any(self.service > 0):
-            f.add("service_times")
-        if np.any(self.backhaul > 0):
-            f.add("backhauls")
-        if self.open_routes:
-            f.add("open_routes")
-        if any(np.isfinite(v.max_duration) for v in self.fleet):
-            f.add("duration_limits")
-        if any(np.isfinite(v.max_distance) for v in self.fleet):
-            f.add("distance_limits")
-        if len(self.fleet) > 1:
-            f.add("heterogeneous_fleet")
-        if any(v.count is not None for v in self.fleet):
-            f.add("fleet_limit")
-        if any(v.fixed_cost != 0 or v.unit_cost != 1 for v in self.fleet):
-            f.add("fixed_costs")
-        if any(v.allowed is not None or v.preference is not None for v in self.fleet):
-            f.add("profiles")
-        if self.travel_model is not None:
-            f.add("stochastic")
-        return frozenset(f)
+    def features(self) -> frozenset[Feature]:
+        """The non-neutral features of this instance (envs/model/features.py)."""
+        has = {
+            Feature.ASYMMETRIC: not self.symmetric(),
+            Feature.TIME_WINDOWS: bool(np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1]))),
+            Feature.SERVICE_TIMES: bool(np.any(self.service > 0)),
+            Feature.BACKHAULS: bool(np.any(self.backhaul > 0)),
+            Feature.OPEN_ROUTES: self.open_routes,
+            Feature.DURATION_LIMITS: any(np.isfinite(v.max_duration) for v in self.fleet),
+            Feature.DISTANCE_LIMITS: any(np.isfinite(v.max_distance) for v in self.fleet),
+            Feature.HETEROGENEOUS_FLEET: len(self.fleet) > 1,
+            Feature.FLEET_LIMIT: any(v.count is not None for v in self.fleet),
+            Feature.FIXED_COSTS: any(v.fixed_cost != 0 or v.unit_cost != 1 for v in self.fleet),
+            Feature.PROFILES: any(v.allowed is not None or v.preference is not None for v in self.fleet),
+            Feature.STOCHASTIC: self.travel_model is not None,
+        }
+        return frozenset(f for f, yes in has.items() if yes)
 
 
 def require_features(instance: Instance, supported: set[str] | frozenset[str], solver: str) -> None:

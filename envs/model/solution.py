@@ -18,7 +18,24 @@ class Solution:
     routes: list[Route]
     solver: str
     timings: dict[str, float] = field(default_factory=dict)  # seconds, by phase
-    meta: dict = field(default_factory=dict)  # solver-specific facts (iterations, seeds, ...)
+    meta: dict = field(default_factory=dict)  # solver-specific facts (iterations, seeds, ...), for the file
+    notes: list[str] = field(default_factory=list)  # how it was made, where the user should know (in order)
+    trace: list[tuple[float, float]] | None = None  # the anytime curve: (seconds from the start, best cost so far)
+
+    def file_meta(self) -> dict:
+        """`meta` as the solution file holds it: the solver's facts, the notes joined as `note`, the trace."""
+        out = dict(self.meta)
+        if self.trace is not None:
+            out["trace"] = [[float(t), float(c)] for t, c in self.trace]
+        if self.notes:
+            out["note"] = "; ".join(self.notes)
+        return out
+
+    def noted(self, *notes: str | None) -> Solution:
+        """This solution with `notes` added after its own (a new object; the solver's is left as it was)."""
+        from dataclasses import replace
+
+        return replace(self, notes=[*self.notes, *filter(None, notes)])
 
     @classmethod
     def from_giant_tour(cls, tour, solver: str, types: list[int] | None = None, **kw) -> Solution:

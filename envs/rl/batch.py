@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from envs.errors import UnsupportedFeatureError
+from envs.model import features
 from envs.model.instance import Instance
 
 
@@ -24,11 +25,9 @@ def planar(instance: Instance) -> tuple[np.ndarray, float]:
 MEAN_UNIT_DISTANCE = 0.5214  # mean distance between two uniform points of the unit square
 
 
-# The attributes the batched dynamics handle beyond capacity (envs/rl/dynamics.py).
-VARIANT_FEATURES = frozenset({"time_windows", "service_times", "backhauls", "open_routes", "duration_limits",
-                              "distance_limits"})  # fmt: skip
-# The fleet group of envs/rl/dynamics.py: vehicle types, their costs, zones and preferences.
-FLEET_FEATURES = frozenset({"heterogeneous_fleet", "fixed_costs", "profiles"})
+# The attributes the batched dynamics handle beyond capacity, and their fleet group (envs/model/features.py).
+VARIANT_FEATURES = features.VARIANT
+FLEET_FEATURES = features.FLEET
 
 
 def instance_tensors(

@@ -506,8 +506,8 @@ def solve_stoppably(instance, opts: SolveOptions, announce: bool = False):
         raise
     if stopped:
         note = f"interrupted by {interrupt.signal_name(stopped)}: the best plan found so far"
-        solution.meta["note"] = f"{note}; {solution.meta['note']}" if solution.meta.get("note") else note
-        solution.meta["interrupted"] = interrupt.signal_name(stopped)  # for programs reading the JSON
+        name = interrupt.signal_name(stopped)  # meta.interrupted: for programs reading the JSON
+        solution = replace(solution, notes=[note, *solution.notes], meta={**solution.meta, "interrupted": name})
     return solution, report, stopped
 
 

@@ -75,8 +75,8 @@ def plot_routes(instance: Instance, solution: Solution, report: Report, path: st
 
 
 def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
-    """The best-so-far cost over time of an anytime solve (meta['trace']), as a step curve."""
-    trace = solution.meta.get("trace")
+    """The best-so-far cost over time of an anytime solve (its trace), as a step curve."""
+    trace = solution.file_meta().get("trace")
     if not trace:
         raise ValueError(f"solver {solution.solver} recorded no anytime trace to plot")
     plt = _pyplot()

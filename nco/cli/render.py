@@ -29,7 +29,7 @@ def dropped_line(dropped, first: int = 20) -> str:
 
 
 def trace_text(solution) -> str:
-    trace = solution.meta.get("trace")
+    trace = solution.file_meta().get("trace")  # a solver's, or a solution file's
     if not trace:
         return "  (no anytime trace: this solver does not record one)"
     return "\n".join(["  best cost over time:"] + [f"  {t:8.3f} s  {c:.6g}" for t, c in trace])
@@ -48,8 +48,9 @@ def summary(instance, solution, report, routes: bool = True) -> str:
     lines = [head]
     if getattr(instance, "dropped", ()):  # --unreachable drop: clients of the file this plan does not serve
         lines.append(dropped_line(instance.dropped))
-    if solution.meta.get("note"):
-        lines.append(f"  note: {solution.meta['note']}")
+    note = solution.file_meta().get("note")
+    if note:
+        lines.append(f"  note: {note}")
     if solution.meta.get("planned_on"):
         lines.append(f"  planned on {solution.meta['planned_on']}; cost and feasibility above on nominal times")
     if solution.meta.get("robust"):

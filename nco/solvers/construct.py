@@ -8,6 +8,7 @@ distance matrix, so asymmetric or road matrices are honoured in the choice.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ import torch
 
 from envs.errors import InstanceError, NoSolutionFound
 from envs.model.check import unservable_clients
+from envs.model.features import FLEET, VARIANT, Feature
 from envs.model.instance import Instance, require_features
 from envs.model.solution import Solution
 from envs.rl import dynamics as dyn
-from envs.rl.batch import FLEET_FEATURES, VARIANT_FEATURES, instance_tensors
+from envs.rl.batch import instance_tensors
 from envs.rl.distributions import uniform_batch
 from nco.policy.checkpoints import default_checkpoint, load_checkpoint
 from nco.policy.model import AttentionPolicy, OutOfTime
@@ -26,11 +28,24 @@ from nco.threads import torch_threads
 
 # Any policy decodes under the environment's masks, so its routes honour all of these; the shipped
 # checkpoint for an instance (default_checkpoint) is the one trained to read what the instance has.
-SUPPORTED = frozenset({"asymmetric", "fleet_limit"}) | VARIANT_FEATURES | FLEET_FEATURES
+SUPPORTED = frozenset({Feature.ASYMMETRIC, Feature.FLEET_LIMIT}) | VARIANT | FLEET
 
 
 class FleetTooSmall(NoSolutionFound):
     """Every rollout needs more routes than the instance has vehicles (valid input: the search may fit it)."""
+
+
+@dataclass(frozen=True)
+class Construction:
+    """What the policy built: its best plan and the distinct best rollouts behind it, with how they were made."""
+
+    solution: Solution  # the best rollout that fits the fleet
+    pool: tuple[Solution, ...]  # the distinct best rollouts, best first, as bare plans (pool[0]: `solution`'s routes)
+    checkpoint: str
+    rollouts: int  # how many rollouts ran (the greedy floor, the probe, the multi-start pass)
+    seconds: float
+    num_starts: int  # of the widest pass that finished (0: the greedy rollout alone)
+    num_augment: int
 
 
 _CACHE: dict[str, tuple[AttentionPolicy, dict]] = {}
@@ -59,7 +74,12 @@ def prepare(instance: Instance, checkpoint: str | Path | None = None) -> Path | 
     return checkpoint
 
 
-def solve(
+def solve(instance: Instance, checkpoint: str | Path | None = None, **options) -> Solution:
+    """The policy's best plan (`build`'s solution): the solver `policy`, and the hybrid's with no budget."""
+    return build(instance, checkpoint, **options).solution
+
+
+def build(
     instance: Instance,
     checkpoint: str | Path | None = None,
     num_starts: int | None = 100,
@@ -69,14 +89,13 @@ def solve(
     max_seconds: float | None = None,
     greedy_seconds: float | None = None,
     threads: int | None = None,
-) -> Solution:
+) -> Construction:
     """Construct routes with the policy.
 
     num_starts: POMO starts (capped at the number of clients; None or 0 = single
     greedy rollout). num_augment: 1, 2, 4 or 8 symmetric views. keep: how many
-    distinct best rollouts to return (the first in `routes`, all in meta['pool']
-    as giant tours) for seeding a search. threads: torch threads (None: one, see
-    nco/threads.py).
+    distinct best rollouts to keep in the pool, for seeding a search. threads:
+    torch threads (None: one, see nco/threads.py).
 
     max_seconds: a time cap, held by the clock. One greedy rollout comes first,
     the floor of what the policy returns, and may run until `greedy_seconds`
@@ -84,7 +103,7 @@ def solve(
     max_seconds, a probe of 8 starts measures the speed and the multi-start pass
     is cut to the rollouts that fit (never more than num_starts x num_augment);
     a pass that runs past the cap is dropped and what finished is kept.
-    meta['seconds'] and meta['rollouts'] say what really ran.
+    The Construction's seconds, rollouts and num_starts say what really ran.
     """
     require_features(instance, SUPPORTED, "nco")
     alone = unservable_clients(instance)
@@ -128,8 +147,7 @@ def solve(
                 break
         types = dyn.route_types(data, pool)
     elapsed = time.perf_counter() - started
-    sol = Solution.from_giant_tour(pool[0], solver="nco", types=types[0], timings={"construct": elapsed})
-    sol.meta = {
+    meta = {
         "checkpoint": str(checkpoint),
         "rollouts": int(tours.shape[0]),
         "seconds": round(elapsed, 4),
@@ -138,10 +156,9 @@ def solve(
         "decode": decode,
         "trained_on": info.get("trained_on"),
     }
-    if keep > 1:
-        sol.meta["pool"] = pool
-        sol.meta["pool_types"] = types
-    return sol
+    best = Solution.from_giant_tour(pool[0], "nco", types=types[0], timings={"construct": elapsed}, meta=meta)
+    plans = tuple(Solution.from_giant_tour(t, "nco", types=k) for t, k in zip(pool, types))  # bare, to seed a search
+    return Construction(best, plans, str(checkpoint), int(tours.shape[0]), elapsed, starts or 0, num_augment)
 
 
 def _multi_start(policy, data, runs: list, starts: int, augment: int, decode: str, deadline: float) -> tuple[int, int]:

@@ -8,6 +8,7 @@ gets what is left. With time_limit 0 the policy's best is returned as it is.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from baselines import pyvrp_solver
@@ -18,7 +19,7 @@ from envs.model.instance import Instance, require_features
 from envs.model.savings import savings
 from envs.model.solution import Solution
 from nco.policy.model import OutOfTime
-from nco.solvers import construct
+from nco.solvers import construct, genetic
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
 MIN_POLICY_S = 0.1  # a 100-client probe (8 rollouts) takes ~0.05 s on one core: short budgets still get seeds
@@ -74,33 +75,27 @@ def solve(
     deadline = started + time_limit
     try:  # on a giant instance the search's set-up alone can outlast the budget: then the best construction
         best = seeds[0] if seeds else None
-        pyvrp_solver.setup_fits(best, started, time_limit, deadline)
+        genetic.setup_fits(best, started, time_limit, deadline)
         data, ints = pyvrp_solver.build_problem_data(instance)
-        pyvrp_solver.setup_fits(best, started, time_limit, deadline, time.perf_counter() - started - construct_s)
+        genetic.setup_fits(best, started, time_limit, deadline, time.perf_counter() - started - construct_s)
         pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
         search_start = time.perf_counter() - started
         remaining = time_limit - search_start
-        run = pyvrp_solver.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed,
+        run = genetic.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed,
                                        initial=pv_seeds, educate=educate, deadline=deadline)  # fmt: skip
-    except pyvrp_solver.SearchSkipped as skipped:
-        sol = pyvrp_solver.construction_only(best, "nco", started, meta)
-        sol.meta["trace"] = [(round(construct_s, 4), check(instance, best).cost)]
-        sol.meta["note"] = "; ".join([*notes, str(skipped)])
-        return sol
+    except genetic.SearchSkipped as skipped:
+        trace = [(round(construct_s, 4), check(instance, best).cost)]
+        return genetic.construction_only(best, "nco", started, meta, [*notes, str(skipped)], trace)
     elapsed = time.perf_counter() - started
-    idle = pyvrp_solver.idle_search_note(run, remaining)
-    sol = pyvrp_solver.to_solution(instance, run, ints, elapsed, "nco", meta, offset=search_start)
+    idle = genetic.idle_search_note(run, remaining)
+    sol = genetic.to_solution(instance, run, ints, elapsed, "nco", meta, offset=search_start)
     # One anytime curve over the whole budget: the construction's best (seeds come best first), then the GA's.
     curve = [(round(construct_s, 4), check(instance, seeds[0]).cost)] if seeds else []
-    for t, c in sol.meta["trace"]:
+    for t, c in sol.trace:
         if not curve or c < curve[-1][1]:
             curve.append((t, c))
-    sol.meta["trace"] = curve
-    sol.timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
-    notes += [idle] if idle else []
-    if notes:
-        sol.meta["note"] = "; ".join(notes)
-    return sol
+    timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
+    return replace(sol, trace=curve, timings=timings, notes=[*notes, *([idle] if idle else [])])
 
 
 def seed_pool(
@@ -112,16 +107,16 @@ def seed_pool(
     First the savings construction, the floor of the result whatever the policy does (milliseconds at 100
     clients, about 2 s at 10,000, where the policy's greedy rollout would take minutes); then the policy's best
     distinct rollouts within its share of the budget, its greedy rollout allowed until GREEDY_SHARE (at least
-    pyvrp_solver.CONSTRUCTION_MIN_S). The search gets all of them (a complete savings plan beside the
+    genetic.CONSTRUCTION_MIN_S). The search gets all of them (a complete savings plan beside the
     policy's, and any savings plan where the policy gives none). Every deadline is a clock reading, so a busy
     machine gets fewer rollouts, not a longer solve."""
     notes: list[str] = []
     seeds: list[Solution] = []
     used = None
-    floor = savings(instance, deadline=max(pyvrp_solver.construction_deadline(started, time_limit, SAVINGS_SHARE),
-                                           time.perf_counter() + pyvrp_solver.CONSTRUCTION_MIN_S))  # fmt: skip
+    floor = savings(instance, deadline=max(genetic.construction_deadline(started, time_limit, SAVINGS_SHARE),
+                                           time.perf_counter() + genetic.CONSTRUCTION_MIN_S))  # fmt: skip
     policy_end = started + policy_seconds(time_limit, policy_share)
-    greedy_end = pyvrp_solver.construction_deadline(started, time_limit, GREEDY_SHARE)
+    greedy_end = genetic.construction_deadline(started, time_limit, GREEDY_SHARE)
     expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
     if time.perf_counter() >= greedy_end:
         notes.append(f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s")
@@ -146,7 +141,7 @@ def _policy_seeds(instance, checkpoint, num_seeds, policy_end, greedy_end, start
     """The policy's best distinct rollouts (best first) and its checkpoint; ([], None) with a note in `notes`
     where it cannot run or its greedy rollout does not finish by `greedy_end`."""
     try:
-        built = construct.solve(
+        built = construct.build(
             instance,
             checkpoint,
             keep=max(1, num_seeds),
@@ -163,11 +158,9 @@ def _policy_seeds(instance, checkpoint, num_seeds, policy_end, greedy_end, start
         else:
             notes.append(f"policy not used: its greedy rollout did not finish in {time.perf_counter() - started:.2f} s")
         return [], None
-    pool = zip(built.meta.get("pool", []), built.meta.get("pool_types", []))
-    seeds = [Solution.from_giant_tour(tour, "nco", types=types) for tour, types in pool] or [built]
-    if decoding.get("num_starts") and not built.meta["num_starts"]:
-        notes.append(f"policy: one greedy rollout in {built.meta['seconds']:.2f} s (no time for more)")
-    return seeds[: max(1, num_seeds)], built.meta["checkpoint"]
+    if decoding.get("num_starts") and not built.num_starts:
+        notes.append(f"policy: one greedy rollout in {round(built.seconds, 4):.2f} s (no time for more)")
+    return list(built.pool[: max(1, num_seeds)]), built.checkpoint
 
 
 def _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, reason, **decoding) -> Solution:
@@ -176,13 +169,9 @@ def _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, r
     from baselines import ortools_solver
 
     if ortools_solver.cannot_model(instance) is not None:
-        built = construct.solve(instance, checkpoint, **decoding)
-        built.meta["note"] = f"no refinement: {reason}"
-        return built
+        return construct.solve(instance, checkpoint, **decoding).noted(f"no refinement: {reason}")
     sol = policy_then_ortools(instance, time_limit, checkpoint, policy_share, seed, **decoding)
-    sol.solver = "nco"
-    sol.meta["note"] = "; ".join([f"refined by OR-Tools: {reason}", *filter(None, [sol.meta.get("note")])])
-    return sol
+    return replace(sol, solver="nco", notes=[f"refined by OR-Tools: {reason}", *sol.notes])
 
 
 def policy_then_ortools(
@@ -191,7 +180,7 @@ def policy_then_ortools(
 ) -> Solution:  # fmt: skip
     """The policy's best within its share of the budget, then OR-Tools' guided local search from it for the rest
     (`--solver ortools --warm-start`, and the hybrid where PyVRP cannot hold the instance). If no rollout
-    finishes in the share or fits the fleet, OR-Tools starts cold and meta['note'] says why."""
+    finishes in the share or fits the fleet, OR-Tools starts cold and a note says why."""
     from baselines import ortools_solver
 
     checkpoint = construct.prepare(instance, checkpoint) or checkpoint
@@ -211,6 +200,4 @@ def policy_then_ortools(
     sol.timings = {"construct": construct_s, "search": elapsed - construct_s, "total": elapsed}
     if built is not None:
         sol.meta["checkpoint"] = built.meta["checkpoint"]
-    if cold:
-        sol.meta["note"] = f"warm start not used: {cold}"
-    return sol
+    return sol.noted(f"warm start not used: {cold}" if cold else None)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from envs.model.check import Report, check
 from envs.model.instance import Instance
 from envs.model.solution import Solution
+from nco.solvers.base import Solver
 
 SOLVERS = ("nco", "ortools", "pyvrp")
 DEFAULT_SAMPLES = 1000
@@ -87,7 +88,7 @@ TIME_LIMIT_ZERO = {
 }
 
 
-def solver_function(opts: SolveOptions):
+def solver_function(opts: SolveOptions) -> Solver:
     """Import what the solver needs (seconds for torch: start-up, not the budget) and return instance -> Solution."""
     if opts.solver == "nco":
         from nco.solvers import hybrid

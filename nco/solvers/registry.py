@@ -18,6 +18,7 @@ SOLVERS = {
     "pyvrp": "PyVRP's genetic search from a savings construction",
     "ortools": "OR-Tools' guided local search from a cheapest-arc start",
     "ortools+policy": "OR-Tools' guided local search from the policy's best",
+    "policy-greedy": "the trained policy's one greedy rollout (the fastest plan it makes)",
 }
 ALIASES = {"nco": "hybrid"}
 
@@ -34,6 +35,7 @@ def options_for(name: str, time_limit: float, **overrides) -> SolveOptions:
     name = canonical(name)
     base = {
         "policy": SolveOptions("nco", 0.0),
+        "policy-greedy": SolveOptions("nco", 0.0, num_starts=None, num_augment=1),
         "hybrid": SolveOptions("nco", time_limit),
         "pyvrp": SolveOptions("pyvrp", time_limit),
         "ortools": SolveOptions("ortools", time_limit),

@@ -26,10 +26,9 @@ class SolveResult:
 
     @classmethod
     def of(cls, instance: Instance, solution: Solution, report: Report, solver: str) -> SolveResult:
-        meta = solution.meta
-        notes = tuple(n for n in str(meta.get("note", "")).split("; ") if n)
-        trace = tuple((float(t), float(c)) for t, c in meta.get("trace", ()))
-        return cls(instance, solution, report, solver, notes, trace, dict(solution.timings), meta.get("interrupted"))
+        trace = tuple((float(t), float(c)) for t, c in solution.trace or ())
+        interrupted = solution.meta.get("interrupted")
+        return cls(instance, solution, report, solver, tuple(solution.notes), trace, dict(solution.timings), interrupted)
 
     @property
     def cost(self) -> float:
