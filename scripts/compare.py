@@ -50,6 +50,7 @@ import platform
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -543,8 +544,7 @@ def main(argv: list[str] | None = None) -> None:
         instances = []
         for k, zone in enumerate(ZONES):
             for i, inst in enumerate(profiled_instances(args.size, args.count, args.seed + k, zones=zone)):
-                inst.name = f"{zone}-n{args.size}-{i}"
-                instances.append(inst)
+                instances.append(replace(inst, name=f"{zone}-n{args.size}-{i}"))
         title = f"{args.count} generated profiled fleets per zone kind, {args.size} clients (seed {args.seed})"
     elif args.set == "robust":
         from envs.generate.svrp import svrp_instances
@@ -557,8 +557,7 @@ def main(argv: list[str] | None = None) -> None:
 
         instances = [load_instance(f) for f in sorted(folder_of(args).glob("*.vrp"))[:limit]]
         if not args.keep_fleet:  # the policy and the references minimise distance; the fleet is not the objective
-            for inst in instances:
-                inst.fleet[0].count = None
+            instances = [replace(inst, fleet=[replace(inst.fleet[0], count=None), *inst.fleet[1:]]) for inst in instances]
         title = f"{len(instances)} Solomon VRPTW instances ({'fleet limits kept' if args.keep_fleet else 'unlimited fleet'})"
     else:
         from envs.io.load import load_instance

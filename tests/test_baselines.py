@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +174,7 @@ def test_heterogeneous_fleet(name):
 def test_duration_limit(name):
     inst = _cvrp(15, seed=6, capacity=1000, scale=100, service=np.r_[0.0, np.full(15, 25.0)])
     limit = 2 * inst.duration[0].max() + 25 + 40  # every client fits alone, 375 of service cannot
-    inst.fleet[0].max_duration = limit
+    inst = replace(inst, fleet=[replace(inst.fleet[0], max_duration=limit), *inst.fleet[1:]])
     assert "duration_limits" in inst.features()
     _, report = _solve_and_check(name, inst)
     assert report.num_routes > 1
@@ -186,7 +186,7 @@ def test_duration_limit(name):
 def test_distance_limit(name):
     inst = _cvrp(15, seed=7, capacity=1000, scale=100)
     limit = 2 * inst.distance[0].max() + 20
-    inst.fleet[0].max_distance = limit
+    inst = replace(inst, fleet=[replace(inst.fleet[0], max_distance=limit), *inst.fleet[1:]])
     assert "distance_limits" in inst.features()
     _, report = _solve_and_check(name, inst)
     assert max(r.distance for r in report.routes) <= limit + 1e-6
@@ -343,7 +343,7 @@ def test_mixed_backhauls_do_not_reload(name):
 def test_backhauls_with_duration_limit(name, mode):
     inst = _backhauls(15, seed=16, mode=mode, service=np.r_[0.0, np.full(15, 25.0)])
     limit = 2 * inst.duration[0].max() + 25 + 40  # every client fits alone, 375 of service cannot
-    inst.fleet[0].max_duration = limit
+    inst = replace(inst, fleet=[replace(inst.fleet[0], max_duration=limit), *inst.fleet[1:]])
     assert {"backhauls", "duration_limits"} <= inst.features()
     _, report = _solve_and_check(name, inst)
     assert max(r.duration for r in report.routes) <= limit + 1e-6
@@ -578,8 +578,7 @@ def test_preferences_reach_the_brute_force_optimum(seed, unit_b):
     inst = _preferences(seed, unit_b=unit_b)
     assert "profiles" in inst.features()
     best, best_sol = _brute_force_fleet(inst)
-    plain = copy.deepcopy(inst)
-    plain.preference_weight = 0.0
+    plain = replace(inst, preference_weight=0.0)
     _, plain_sol = _brute_force_fleet(plain)
     assert _assignment(plain_sol) != _assignment(best_sol)  # the preferences change the optimum
     for name in SOLVERS:
@@ -619,7 +618,7 @@ def test_preference_models_price_routes_as_the_checker(seed, weight):
 
 def test_pyvrp_refuses_preferences_with_distance_limits():
     inst = _preferences(0)
-    inst.fleet[1].max_distance = 1000.0
+    inst = replace(inst, fleet=[*inst.fleet[:1], replace(inst.fleet[1], max_distance=1000.0), *inst.fleet[2:]])
     reason = CANNOT_MODEL["pyvrp"](inst)
     assert reason is not None and "\n" not in reason
     assert "pyvrp" in reason and "preferences" in reason and "distance limits" in reason
@@ -627,7 +626,7 @@ def test_pyvrp_refuses_preferences_with_distance_limits():
         BASELINES["pyvrp"](inst, time_limit=0.1)
     assert CANNOT_MODEL["ortools"](inst) is None
     _solve_and_check("ortools", inst, time_limit=0.3)
-    inst.preference_weight = 0.0  # without preferences, distance limits are fine
+    inst = replace(inst, preference_weight=0.0)  # without preferences, distance limits are fine
     assert CANNOT_MODEL["pyvrp"](inst) is None
 
 

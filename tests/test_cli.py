@@ -5,6 +5,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,6 @@ def test_single_greedy_rollout(capsys):
 def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(capsys, tmp_path):
     """Two vehicle types (the big one dearer and barred from a zone), counts limited: the fleet policy's routes
     keep the zone and the counts, and the summary names each route's type."""
-    from dataclasses import replace
 
     import numpy as np
 
@@ -88,9 +88,9 @@ def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(caps
     inst = load_instance(CITY)
     allowed = np.ones(inst.num_nodes, dtype=bool)
     allowed[1:11] = False
-    inst.fleet = [replace(inst.fleet[0], name="van", count=None),
-                  replace(inst.fleet[0], name="truck", capacity=2 * inst.fleet[0].capacity, fixed_cost=10.0,
-                          count=3, allowed=allowed)]  # fmt: skip
+    inst = replace(inst, fleet=[replace(inst.fleet[0], name="van", count=None),
+                                replace(inst.fleet[0], name="truck", capacity=2 * inst.fleet[0].capacity,
+                                        fixed_cost=10.0, count=3, allowed=allowed)])  # fmt: skip
     save_instance_json(inst, tmp_path / "two_types.json")
     out_json = tmp_path / "two_types.solution.json"
     code, out, err = run_cli(capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0,

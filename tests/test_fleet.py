@@ -1,6 +1,8 @@
 """Heterogeneous, profiled fleets: generated instances, the vehicle-by-vehicle dynamics (zones, counts, the
 fleet objective), the fleet-reading policy, training on fleets, and the shipped fleet checkpoint."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -99,7 +101,7 @@ def test_count_limits_keep_rollouts_that_fit_and_refuse_in_one_line():
     assert 1 <= len(vans) <= 2 and sorted(c for r in vans for c in r.visits) == [1, 2]
     # the same zone with a van too small for both zone clients in one route and only one van: nothing fits
     tight = _zone_instance(count_small=1)
-    tight.fleet[1].capacity = 2
+    tight = replace(tight, fleet=[*tight.fleet[:1], replace(tight.fleet[1], capacity=2), *tight.fleet[2:]])
     with pytest.raises(construct.FleetTooSmall, match=r"no policy rollout fits in the fleet \(unlimited x truck, 1 x van") as e:
         construct.solve(tight, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
     assert "\n" not in str(e.value)
@@ -110,8 +112,8 @@ def test_count_limits_keep_rollouts_that_fit_and_refuse_in_one_line():
 
 def test_preferences_enter_the_cost_and_the_json_format():
     inst = _zone_instance()
-    inst.fleet[1].preference = np.array([0, 1, 1, 0, 0, 0, 0.0])
-    inst.preference_weight = 0.5
+    fleet = [inst.fleet[0], replace(inst.fleet[1], preference=np.array([0, 1, 1, 0, 0, 0, 0.0]))]
+    inst = replace(inst, fleet=fleet, preference_weight=0.5)
     sol = Solution.from_giant_tour([1, 2, 0, 3, 4, 5, 6], "x", types=[1, 0])
     report = check(inst, sol)
     # van: 6 + 0.2 + 6.2 (distance), minus 0.5 * (1 + 1); truck: 5 (fixed) + 4 + 4
@@ -136,8 +138,7 @@ def test_a_fleet_policy_transplanted_from_cvrp_rolls_out_as_before_on_one_type()
     base = AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=2, ff_dim=64)).eval()
     grown = transplant(base, AttentionPolicy(PolicyConfig(**{**base.cfg.to_dict(), "attributes": ["fleet"]}))).eval()
     inst = profiled_instance(15, 4, zones=None, preferences=False, mix="FSMD")
-    inst.fleet = [inst.fleet[-1]]
-    inst.fleet[0].unit_cost, inst.fleet[0].count = 1.0, None
+    inst = replace(inst, fleet=[replace(inst.fleet[-1], unit_cost=1.0, count=None)])
     plain = instance_tensors(inst)
     fleet = instance_tensors(inst, fleet=True)
     with torch.inference_mode():

@@ -1,6 +1,7 @@
 """Policy-seeded genetic search: seeds really reach the GA, budgets hold, and the CLI paths work."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,11 +102,10 @@ def test_ortools_starts_cold_when_no_rollout_fits_the_warm_start_share(monkeypat
 def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
     """Vehicle types with different distance limits: the dynamics hold one limit, so the policy steps aside
     (and says why) and the GA solves the instance unseeded."""
-    from dataclasses import replace
 
     inst = uniform_instance(30, 4)
-    inst.fleet = [replace(inst.fleet[0], max_distance=6.0),
-                  replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)]  # fmt: skip
+    inst = replace(inst, fleet=[replace(inst.fleet[0], max_distance=6.0),
+                                replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)])  # fmt: skip
     sol = hybrid.solve(inst, 0.5)
     assert check(inst, sol).feasible and "policy not used" in "; ".join(sol.notes)
     assert "one duration and distance limit for all vehicle types" in "; ".join(sol.notes)

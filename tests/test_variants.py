@@ -1,6 +1,8 @@
 """Variants in one model: names, generated instances, the attribute-reading policy (dense and MoE), adapter
 fine-tuning, mixed-batch training, and the shipped multi-variant checkpoint."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -136,7 +138,9 @@ def test_unservable_client_is_refused_in_one_line():
     from nco.solvers import construct
 
     inst = variant_instance("VRPTW", 10, 1)
-    inst.time_windows[4] = [0.0, 0.01]  # closes before anyone can get there
+    windows = inst.time_windows.copy()
+    windows[4] = [0.0, 0.01]  # closes before anyone can get there
+    inst = replace(inst, time_windows=windows)
     with pytest.raises(InstanceError, match="cannot be served even on a route of its own"):
         construct.solve(inst)
 

@@ -16,6 +16,7 @@ Every generator takes an explicit seed and draws from its own
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -92,9 +93,8 @@ def uniform_instances(n: int, count: int, seed: int) -> list[Instance]:
     children = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
     out = []
     for i, child in enumerate(children):
-        inst = uniform_instance(n, int(child))
-        inst.name = f"uniform-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
-        out.append(inst)
+        name = f"uniform-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
+        out.append(replace(uniform_instance(n, int(child)), name=name))
     return out
 
 

@@ -17,6 +17,8 @@ Profiles add zones and preferences:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from envs.generate.cvrp import capacity_for, uniform_instance, xlike_instance
@@ -64,15 +66,15 @@ def profiled_instance(
         allowed[0, :] = True
         if counts[0] is not None:  # enough small vehicles for the zone
             counts[0] = max(counts[0], int(np.ceil(1.3 * inst.demand[zone].sum() / caps[0])))
-    preference = None
+    preference, weight = None, inst.preference_weight
     if preferences if preferences is not None else rng.random() < 0.5:
         angle = _angles(coords)
         home = rng.uniform(0, 2 * np.pi, k)
         preference = [(np.cos(angle - h) > np.cos(np.pi / 4)).astype(float) for h in home]
         for p in preference:
             p[0] = 0.0
-        inst.preference_weight = float(rng.uniform(0.05, 0.3) * inst.distance.mean())
-    inst.fleet = [
+        weight = float(rng.uniform(0.05, 0.3) * inst.distance.mean())
+    fleet = [
         VehicleType(
             capacity=float(caps[t]),
             count=counts[t],
@@ -84,9 +86,7 @@ def profiled_instance(
         )
         for t in range(k)
     ]
-    inst.name = f"profiled-{base}-n{n}-s{seed}"
-    inst.__post_init__()  # validate the new fleet
-    return inst
+    return replace(inst, fleet=fleet, preference_weight=weight, name=f"profiled-{base}-n{n}-s{seed}")
 
 
 def profiled_instances(n: int, count: int, seed: int, **kwargs) -> list[Instance]:

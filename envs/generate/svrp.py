@@ -17,6 +17,7 @@ so buffered planning is always feasible.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -97,9 +98,8 @@ def svrp_instances(sizes: tuple[int, ...] = (50, 100, 200), count: int = 10, see
     for n in sizes:
         children = np.random.SeedSequence([seed, n]).generate_state(count, dtype=np.uint64)
         for i, child in enumerate(children):
-            inst = svrp_instance(n, int(child))
-            inst.name = f"svrp-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
-            out.append(inst)
+            name = f"svrp-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
+            out.append(replace(svrp_instance(n, int(child)), name=name))
     return out
 
 

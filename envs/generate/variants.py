@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -140,7 +140,6 @@ def variant_instances(variant: str | Variant, n: int, count: int, seed: int) -> 
     children = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
     out = []
     for i, child in enumerate(children):
-        inst = variant_instance(v, n, int(child))
-        inst.name = f"{v.name.lower()}-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
-        out.append(inst)
+        name = f"{v.name.lower()}-n{n}-s{seed}-{i:0{len(str(max(count - 1, 0)))}d}"
+        out.append(replace(variant_instance(v, n, int(child)), name=name))
     return out

@@ -47,6 +47,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -153,10 +154,10 @@ def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
     except (KeyError, ValueError, TypeError, IndexError) as err:
         why = "a section has rows of different lengths" if "inhomogeneous" in str(err) else _first_line(err)
         raise InstanceError(f"{label}: malformed {fmt} data: {why}") from None
-    inst.best_known = find_best_known(path, inst.name)
+    best = find_best_known(path, inst.name)
     if _per_vehicle(data):
-        inst.best_known = _original_units(inst, path, inst.best_known)
-    return inst
+        best = _original_units(inst, path, best)
+    return replace(inst, best_known=best)
 
 
 def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bks") -> Solution:
@@ -365,9 +366,9 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
             raise InstanceError(f"{name}: no CAPACITY given")
         count = data.get("vehicles")
         fleet = [VehicleType(capacity=float(data["capacity"]), count=None if count is None else int(count))]
-    for vehicle in fleet:
-        vehicle.max_distance = INF if max_distance is None else float(max_distance)
-        vehicle.max_duration = INF if max_duration is None else float(max_duration)
+    limits = {"max_distance": INF if max_distance is None else float(max_distance),
+              "max_duration": INF if max_duration is None else float(max_duration)}  # fmt: skip
+    fleet = [replace(vehicle, **limits) for vehicle in fleet]
     coords_arr = None if coords is None else np.asarray(coords, dtype=np.float64)[order]
     return Instance(
         distance=distance[np.ix_(order, order)],

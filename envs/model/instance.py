@@ -8,7 +8,7 @@ can trust what it is given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -28,7 +28,7 @@ INF = float("inf")
 FEATURES = tuple(Feature)
 
 
-@dataclass
+@dataclass(frozen=True)
 class VehicleType:
     """A kind of vehicle in the fleet. `count=None` means as many as needed."""
 
@@ -43,13 +43,17 @@ class VehicleType:
     name: str = ""
 
 
-@dataclass
+@dataclass(eq=False)
 class Instance:
-    """A vehicle routing problem: one depot (node 0), clients 1..n, a fleet."""
+    """A vehicle routing problem: one depot (node 0), clients 1..n, a fleet.
+
+    Immutable once validated: a derived instance comes from `dataclasses.replace` (validated again), never by
+    editing one, so that what was checked (and the features, computed once) stays true. Its arrays are not to
+    be edited in place either (they are not made read-only only because torch warns on such arrays)."""
 
     distance: np.ndarray  # (n+1, n+1), may be asymmetric
     demand: np.ndarray  # (n+1,) linehaul (delivery) demand, depot 0
-    fleet: list[VehicleType]
+    fleet: tuple[VehicleType, ...]  # a list is accepted and kept as a tuple
     name: str = "instance"
     coords: np.ndarray | None = None  # (n+1, 2) planar x/y or (lon, lat)
     coord_system: Literal["xy", "lonlat"] = "xy"
@@ -68,6 +72,15 @@ class Instance:
     # (distance, duration, symmetric): the O(n^2) symmetry test of features(), asked at every solver's door,
     # done once per pair of matrices (nothing edits them in place; assigning a new matrix means a new test)
     _symmetry: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _features: frozenset | None = field(default=None, init=False, repr=False, compare=False)
+    _sealed: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value) -> None:
+        if self.__dict__.get("_sealed"):
+            raise FrozenInstanceError(
+                f"Instance.{name} cannot change after validation; derive one with dataclasses.replace(instance, {name}=...)"
+            )
+        object.__setattr__(self, name, value)
 
     def __post_init__(self) -> None:
         if self.coords is not None:  # first: distances computed from bad coordinates are infinite, not unreachable
@@ -150,6 +163,7 @@ class Instance:
                 f"{self.name}: best_known must be a number of magnitude at most {MAX_MAGNITUDE:g}, got {self.best_known}"
             )
         self._check_fleet()
+        self._sealed = True  # from here on, attributes are fixed (__setattr__)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -192,7 +206,8 @@ class Instance:
         if not self.fleet:
             raise InstanceError(f"{self.name}: the fleet is empty")
         n1 = self.num_nodes
-        for k, v in enumerate(self.fleet):
+        fleet = list(self.fleet)
+        for k, v in enumerate(fleet):
             label = v.name or f"vehicle type {k}"
             if not _scalar(v.capacity) > 0:  # too large (or infinite): below
                 raise InstanceError(f"{self.name}: {label} needs a positive capacity, got {str(v.capacity)[:40]}")
@@ -232,7 +247,10 @@ class Instance:
                             f"{self.name}: {label} preference for {self._label(j)} is {arr[j]:g};"
                             f" preferences must be at most {MAX_MAGNITUDE:g} in magnitude"
                         )
-                    setattr(v, attr, arr)
+                    if arr is not getattr(v, attr):  # normalised: a new vehicle type, the caller's is left alone
+                        v = replace(v, **{attr: arr})
+                        fleet[k] = v
+        self.fleet = tuple(fleet)
         load = np.maximum(self.demand, self.backhaul)
         for i in range(1, n1):
             may_serve = [v for v in self.fleet if v.allowed is None or v.allowed[i]]
@@ -249,11 +267,17 @@ class Instance:
         memo = self._symmetry
         if memo is None or memo[0] is not self.distance or memo[1] is not self.duration:
             same = _symmetric(self.distance) and (self.duration is self.distance or _symmetric(self.duration))
-            self._symmetry = memo = (self.distance, self.duration, same)
+            memo = (self.distance, self.duration, same)
+            object.__setattr__(self, "_symmetry", memo)  # a cache, not an edit
         return memo[2]
 
     def features(self) -> frozenset[Feature]:
-        """The non-neutral features of this instance (envs/model/features.py)."""
+        """The non-neutral features of this instance (envs/model/features.py), computed once."""
+        if self._features is None:
+            object.__setattr__(self, "_features", self._find_features())  # a cache, not an edit
+        return self._features
+
+    def _find_features(self) -> frozenset[Feature]:
         has = {
             Feature.ASYMMETRIC: not self.symmetric(),
             Feature.TIME_WINDOWS: bool(np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1]))),
