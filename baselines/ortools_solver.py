@@ -86,19 +86,7 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
         )
     ints = integerize(instance)
     manager, routing, vehicle_types = build_model(instance, ints)
-
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    if _loading_nodes(instance):
-        # Path building strings the zero-distance loading nodes onto the first routes and then must serve
-        # their clients, wherever they are; insertion places each client with its loading node. Measured with
-        # mixed backhauls: 100 clients 20% cheaper at the first solution; limiting the insertion neighbours
-        # brings its time at 1000 clients from 6 s to about 1 s.
-        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-        params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.05
-        params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 50
-    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.log_search = False
+    params = _search_parameters(instance)
     trace: list[tuple[float, float]] = []  # (seconds since the call, objective) at each improvement
 
     def record() -> None:
@@ -131,23 +119,9 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
     if assignment is None:
         raise NoSolutionFound(f"ortools found no solution within {time_limit:g} s (instance {instance.name})")
 
-    routes = []
-    n1 = instance.num_nodes
-    for v in range(routing.vehicles()):
-        idx = routing.Start(v)
-        visits = []
-        idx = assignment.Value(routing.NextVar(idx))
-        while not routing.IsEnd(idx):
-            node = manager.IndexToNode(idx)
-            if node < n1:  # not a loading node (mixed backhauls)
-                visits.append(node)
-            idx = assignment.Value(routing.NextVar(idx))
-        if visits:
-            routes.append(Route(visits, vehicle_types[v]))
-
     objective = assignment.ObjectiveValue()
     return Solution(
-        routes=routes,
+        routes=_routes(instance, manager, routing, assignment, vehicle_types),
         solver=NAME,
         timings={"solve": elapsed},
         meta={
@@ -163,6 +137,41 @@ def solve(instance: Instance, time_limit: float = 5.0, seed: int = 0, initial: S
         },
         trace=[(round(t, 4), ints.to_cost(v)) for t, v in trace],
     )
+
+
+def _search_parameters(instance: Instance):
+    """Guided local search from cheapest-arc paths, or from cheapest insertion with mixed backhauls."""
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    if _loading_nodes(instance):
+        # Path building strings the zero-distance loading nodes onto the first routes and then must serve
+        # their clients, wherever they are; insertion places each client with its loading node. Measured with
+        # mixed backhauls: 100 clients 20% cheaper at the first solution; limiting the insertion neighbours
+        # brings its time at 1000 clients from 6 s to about 1 s.
+        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.05
+        params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 50
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.log_search = False
+    return params
+
+
+def _routes(instance: Instance, manager, routing, assignment, vehicle_types: list[int]) -> list[Route]:
+    """The assignment's non-empty routes, loading nodes left out, each with its vehicle's type."""
+    routes = []
+    n1 = instance.num_nodes
+    for v in range(routing.vehicles()):
+        idx = routing.Start(v)
+        visits = []
+        idx = assignment.Value(routing.NextVar(idx))
+        while not routing.IsEnd(idx):
+            node = manager.IndexToNode(idx)
+            if node < n1:  # not a loading node (mixed backhauls)
+                visits.append(node)
+            idx = assignment.Value(routing.NextVar(idx))
+        if visits:
+            routes.append(Route(visits, vehicle_types[v]))
+    return routes
 
 
 def build_model(
@@ -187,9 +196,35 @@ def build_model(
     features = instance.features()
 
     dist_cb = routing.RegisterTransitMatrix(distance.tolist())
+    _add_vehicle_costs(ints, routing, vehicle_types, distance, place, dist_cb)
 
-    # Arc costs: one evaluator per distinct unit cost, or per vehicle type with preferences (each arc into a
-    # client also pays the type's preference surcharge, see baselines/scaling.py).
+    capacities = [ints.capacity[k] for k in vehicle_types]
+    if loading:
+        _add_mixed_load(instance, ints, manager, routing, capacities, loading)
+    else:
+        demand_cb = routing.RegisterUnaryTransitVector(ints.demand.tolist())
+        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, capacities, True, "Capacity")
+        if "backhauls" in features:
+            _add_linehaul_first(instance, ints, manager, routing, capacities)
+
+    if features & {"time_windows", "duration_limits"}:
+        _add_time(ints, manager, routing, vehicle_types, duration + service[:, None], n1)
+
+    if "distance_limits" in features:
+        routing.AddDimensionWithVehicleCapacity(
+            dist_cb, 0, [ints.max_distance[k] for k in vehicle_types], True, "Distance"
+        )
+
+    if "profiles" in features:
+        _bar_vehicles(instance, manager, routing, vehicle_types, loading, len(place))
+    return manager, routing, vehicle_types
+
+
+def _add_vehicle_costs(ints: IntegerData, routing, vehicle_types: list[int], distance, place, dist_cb: int) -> None:
+    """Each vehicle's arc cost evaluator and fixed cost.
+
+    One evaluator per distinct unit cost, or per vehicle type with preferences (each arc into a client also
+    pays the type's preference surcharge, see baselines/scaling.py)."""
     cost_cbs: dict[tuple[int, int], int] = {}
     for v, k in enumerate(vehicle_types):
         u = ints.unit_cost[k]
@@ -204,39 +239,29 @@ def build_model(
         routing.SetArcCostEvaluatorOfVehicle(cost_cbs[key], v)
         routing.SetFixedCostOfVehicle(ints.fixed_cost[k], v)
 
-    capacities = [ints.capacity[k] for k in vehicle_types]
-    if loading:
-        _add_mixed_load(instance, ints, manager, routing, capacities, loading)
-    else:
-        demand_cb = routing.RegisterUnaryTransitVector(ints.demand.tolist())
-        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, capacities, True, "Capacity")
-        if "backhauls" in features:
-            _add_linehaul_first(instance, ints, manager, routing, capacities)
 
-    if features & {"time_windows", "duration_limits"}:
-        travel = duration + service[:, None]
-        time_cb = routing.RegisterTransitMatrix(travel.tolist())
-        routing.AddDimension(time_cb, ints.horizon, ints.horizon, False, "Time")
-        tdim = routing.GetDimensionOrDie("Time")
-        for i in range(1, n1):
-            tdim.CumulVar(manager.NodeToIndex(i)).SetRange(int(ints.tw_early[i]), int(ints.tw_late[i]))
-        for v, k in enumerate(vehicle_types):
-            tdim.CumulVar(routing.Start(v)).SetRange(0, 0)
-            tdim.CumulVar(routing.End(v)).SetRange(0, min(int(ints.tw_late[0]), ints.max_duration[k]))
+def _add_time(ints: IntegerData, manager, routing, vehicle_types: list[int], travel, n1: int) -> None:
+    """The Time dimension (travel plus service at the arc's tail): client windows, each route's end by the depot's
+    closing and its type's duration limit."""
+    time_cb = routing.RegisterTransitMatrix(travel.tolist())
+    routing.AddDimension(time_cb, ints.horizon, ints.horizon, False, "Time")
+    tdim = routing.GetDimensionOrDie("Time")
+    for i in range(1, n1):
+        tdim.CumulVar(manager.NodeToIndex(i)).SetRange(int(ints.tw_early[i]), int(ints.tw_late[i]))
+    for v, k in enumerate(vehicle_types):
+        tdim.CumulVar(routing.Start(v)).SetRange(0, 0)
+        tdim.CumulVar(routing.End(v)).SetRange(0, min(int(ints.tw_late[0]), ints.max_duration[k]))
 
-    if "distance_limits" in features:
-        routing.AddDimensionWithVehicleCapacity(
-            dist_cb, 0, [ints.max_distance[k] for k in vehicle_types], True, "Distance"
-        )
 
-    # Allowed masks. (SetAllowedVehiclesForIndex takes an absl::Span that the 9.15 Python wrapper cannot pass.)
-    if "profiles" in features:
-        owner = {node: c for c, node in loading.items()}  # a loading node goes with its client
-        for i in range(1, len(place)):
-            barred = [v for v, k in enumerate(vehicle_types) if not _allows(instance, k, owner.get(i, i))]
-            if barred:
-                routing.VehicleVar(manager.NodeToIndex(i)).RemoveValues(barred)
-    return manager, routing, vehicle_types
+def _bar_vehicles(instance: Instance, manager, routing, vehicle_types: list[int], loading: dict, nodes: int) -> None:
+    """Remove from each node the vehicles whose profile does not allow its client (a loading node's: its client's).
+
+    (SetAllowedVehiclesForIndex takes an absl::Span that the 9.15 Python wrapper cannot pass.)"""
+    owner = {node: c for c, node in loading.items()}  # a loading node goes with its client
+    for i in range(1, nodes):
+        barred = [v for v, k in enumerate(vehicle_types) if not _allows(instance, k, owner.get(i, i))]
+        if barred:
+            routing.VehicleVar(manager.NodeToIndex(i)).RemoveValues(barred)
 
 
 def _loading_nodes(instance: Instance) -> dict[int, int]:

@@ -14,7 +14,8 @@ from envs.errors import NcoError
 from envs.io.json_format import load_solution_json, save_instance_json
 from envs.io.load import load_instance
 from envs.io.output_files import replaced, write_text
-from nco.cli.main import main, shown
+from nco.cli.main import main
+from nco.cli.render import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"

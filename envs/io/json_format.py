@@ -127,29 +127,12 @@ def instance_to_dict(inst: Instance, *, include_matrices: bool = False) -> dict:
     Matrices are written only when they cannot be recomputed exactly from the
     coordinates (or when `include_matrices`), so files of planar instances stay small.
     """
-    keys = _COORD_KEYS[inst.coord_system]
     n1 = inst.num_nodes
     d: dict[str, Any] = {"name": inst.name}
     if inst.coord_system != "xy":
         d["coordinates"] = inst.coord_system
-
-    def node(i: int) -> dict:
-        out: dict[str, Any] = {"id": _json_id(inst.ids[i])}
-        if inst.coords is not None:
-            out[keys[0]], out[keys[1]] = _num(inst.coords[i, 0]), _num(inst.coords[i, 1])
-        if i > 0:
-            out["demand"] = _num(inst.demand[i])
-            if inst.backhaul[i] > 0:
-                out["pickup"] = _num(inst.backhaul[i])
-            if inst.service[i] > 0:
-                out["service_time"] = _num(inst.service[i])
-        a, b = inst.time_windows[i]
-        if a > 0 or np.isfinite(b):
-            out["time_window"] = [_num(a), None if np.isinf(b) else _num(b)]
-        return out
-
-    d["depot"] = node(0)
-    d["clients"] = [node(i) for i in range(1, n1)]
+    d["depot"] = _node_to_dict(inst, 0)
+    d["clients"] = [_node_to_dict(inst, i) for i in range(1, n1)]
     d["fleet"] = [_vehicle_to_dict(inst, v) for v in inst.fleet]
 
     rounding = None if include_matrices else _recomputable(inst)
@@ -159,6 +142,30 @@ def instance_to_dict(inst: Instance, *, include_matrices: bool = False) -> dict:
         d["distance_rounding"] = rounding
     if not np.array_equal(inst.duration, inst.distance):
         d["duration_matrix"] = _matrix_to_list(inst.duration)
+    _add_variant_fields(inst, d)
+    return d
+
+
+def _node_to_dict(inst: Instance, i: int) -> dict:
+    """Node `i`'s entry (the depot's at 0): its id, coordinates, and the attributes that are not defaults."""
+    keys = _COORD_KEYS[inst.coord_system]
+    out: dict[str, Any] = {"id": _json_id(inst.ids[i])}
+    if inst.coords is not None:
+        out[keys[0]], out[keys[1]] = _num(inst.coords[i, 0]), _num(inst.coords[i, 1])
+    if i > 0:
+        out["demand"] = _num(inst.demand[i])
+        if inst.backhaul[i] > 0:
+            out["pickup"] = _num(inst.backhaul[i])
+        if inst.service[i] > 0:
+            out["service_time"] = _num(inst.service[i])
+    a, b = inst.time_windows[i]
+    if a > 0 or np.isfinite(b):
+        out["time_window"] = [_num(a), None if np.isinf(b) else _num(b)]
+    return out
+
+
+def _add_variant_fields(inst: Instance, d: dict) -> None:
+    """The instance-wide fields written only when they differ from their defaults."""
     if inst.open_routes:
         d["open_routes"] = True
     if inst.backhaul_mode != "linehaul_first":
@@ -169,7 +176,6 @@ def instance_to_dict(inst: Instance, *, include_matrices: bool = False) -> dict:
         d["preference_weight"] = _num(inst.preference_weight)
     if inst.best_known is not None:
         d["best_known"] = _num(inst.best_known)
-    return d
 
 
 def save_instance_json(inst: Instance, path: str | Path, *, include_matrices: bool = False) -> None:
@@ -181,6 +187,7 @@ def save_instance_json(inst: Instance, path: str | Path, *, include_matrices: bo
 def solution_to_dict(instance: Instance, solution: Solution, report: Report, timings: dict | None = None) -> dict:
     """The JSON document of a checked solution; clients are named by the instance's ids."""
     labels = _vehicle_labels(instance)
+    aligned = len(report.routes) == len(solution.routes)  # the checker's report of this plan: no second walk
     routes = []
     for r, route in enumerate(solution.routes):
         visits = [int(c) for c in route.visits]
@@ -190,7 +197,7 @@ def solution_to_dict(instance: Instance, solution: Solution, report: Report, tim
             "clients": [_json_id(instance.ids[c]) if 1 <= c < instance.num_nodes else c for c in visits],
         }
         if valid and visits:
-            stats = route_stats(instance, visits, route.vehicle_type, [], r)
+            stats = report.routes[r] if aligned else route_stats(instance, visits, route.vehicle_type, [], r)
             entry.update(distance=stats.distance, duration=stats.duration, load=stats.delivery)
             if instance.backhaul.any():
                 entry["pickup"] = stats.pickup
@@ -202,7 +209,7 @@ def solution_to_dict(instance: Instance, solution: Solution, report: Report, tim
         "cost": report.cost,
         "distance": report.distance,
         "feasible": report.feasible,
-        "violations": list(report.violations),
+        "violations": [str(v) for v in report.violations],
         "num_routes": report.num_routes,
     }
     if instance.dropped:  # clients of the source file left out as unreachable by road: the plan is incomplete
@@ -380,25 +387,36 @@ def _describe(err: ValidationError, which: str) -> str:
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"{where}unknown field '{extra}'{hint}"
     if v == "dependentRequired":
-        for key, deps in err.validator_value.items():
-            if key in inst:
-                for dep in deps:
-                    if dep not in inst:
-                        return f"{where}has '{key}' but no '{dep}'"
+        missing = _missing_dependency(err)
+        if missing:
+            return f"{where}{missing}"
     if v in ("minItems", "maxItems"):
-        lo, hi = err.schema.get("minItems"), err.schema.get("maxItems")
-        if lo is not None and lo == hi:
-            return f"{subject} must have exactly {lo} entries, got {len(inst)}"
-        if v == "minItems":
-            return (
-                f"{subject} must not be empty"
-                if lo == 1
-                else f"{subject} must have at least {lo} entries, got {len(inst)}"
-            )
-        return f"{subject} must have at most {hi} entries, got {len(inst)}"
+        return _count_message(err, subject)
     if v in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "minLength"):
         return f"{subject} must be {_expected(err.schema)}, got {_show(inst)}"
     return f"{where}{err.message.splitlines()[0][:200]}"
+
+
+def _missing_dependency(err: ValidationError) -> str | None:
+    """"has 'key' but no 'dep'" for the first field present without a field it needs (None if none is)."""
+    inst = err.instance
+    for key, deps in err.validator_value.items():
+        if key in inst:
+            for dep in deps:
+                if dep not in inst:
+                    return f"has '{key}' but no '{dep}'"
+    return None
+
+
+def _count_message(err: ValidationError, subject: str) -> str:
+    """A minItems or maxItems violation in words."""
+    inst = err.instance
+    lo, hi = err.schema.get("minItems"), err.schema.get("maxItems")
+    if lo is not None and lo == hi:
+        return f"{subject} must have exactly {lo} entries, got {len(inst)}"
+    if err.validator == "minItems":
+        return f"{subject} must not be empty" if lo == 1 else f"{subject} must have at least {lo} entries, got {len(inst)}"
+    return f"{subject} must have at most {hi} entries, got {len(inst)}"
 
 
 def _expected(schema: dict) -> str:
@@ -410,26 +428,27 @@ def _expected(schema: dict) -> str:
     parts = []
     for t in types:
         if t in ("integer", "number"):
-            lo, hi = schema.get("minimum"), schema.get("maximum")
-            if lo is not None and hi is not None:
-                parts.append(f"a {t} between {lo:g} and {hi:g}")
-            elif schema.get("exclusiveMinimum") == 0 or (t == "integer" and lo == 1):
-                parts.append(f"a positive {t}")
-            elif lo == 0:
-                parts.append(f"a non-negative {t}")
-            else:
-                parts.append("an integer" if t == "integer" else "a number")
+            parts.append(_number_words(t, schema))
         elif t == "string":
             parts.append("a non-empty string" if schema.get("minLength") else "a string")
-        elif t == "boolean":
-            parts.append("true or false")
-        elif t == "object":
-            parts.append("an object")
-        elif t == "array":
-            parts.append("an array")
-        elif t == "null":
-            parts.append("null")
+        elif t in _TYPE_WORDS:
+            parts.append(_TYPE_WORDS[t])
     return " or ".join(parts) or "valid"
+
+
+_TYPE_WORDS = {"boolean": "true or false", "object": "an object", "array": "an array", "null": "null"}
+
+
+def _number_words(t: str, schema: dict) -> str:
+    """An integer or number schema's bounds in words ("a positive integer")."""
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    if lo is not None and hi is not None:
+        return f"a {t} between {lo:g} and {hi:g}"
+    if schema.get("exclusiveMinimum") == 0 or (t == "integer" and lo == 1):
+        return f"a positive {t}"
+    if lo == 0:
+        return f"a non-negative {t}"
+    return "an integer" if t == "integer" else "a number"
 
 
 def _show(value: Any) -> str:
@@ -444,45 +463,13 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------- building
 def _build(d: dict, name: str, source: str, osrm_url: str | None = None, unreachable: str = "refuse") -> Instance:
     system = d.get("coordinates", "xy")
-    keys = _COORD_KEYS[system]
-    other = _COORD_KEYS["lonlat" if system == "xy" else "xy"]
     nodes = [d["depot"], *d["clients"]]
     labels = ["depot"] + [f"clients[{i}]" for i in range(len(d["clients"]))]
     n1 = len(nodes)
-
-    for node, label in zip(nodes, labels, strict=True):
-        if any(k in node for k in other) and not all(k in node for k in keys):
-            raise InstanceError(
-                f"{label} gives {other[0]}/{other[1]} but coordinates is '{system}' (expects {keys[0]}/{keys[1]})"
-            )
-    has = [keys[0] in node for node in nodes]
-    coords = None
-    if all(has):
-        coords = np.array([[node[keys[0]], node[keys[1]]] for node in nodes], dtype=np.float64)
-    elif any(has):
-        label = labels[has.index(False)]
-        raise InstanceError(f"{label} has no {keys[0]}/{keys[1]}; give coordinates for every node or for none")
-    elif "distance_matrix" not in d:
-        raise InstanceError("nodes have no coordinates and there is no distance_matrix; give one or the other")
-
-    matrices = {}
-    for key in ("distance_matrix", "duration_matrix"):
-        if key in d:
-            m = d[key]
-            if len(m) != n1:
-                raise InstanceError(f"{key} has {len(m)} row(s); expected {n1} (the depot and {n1 - 1} clients)")
-            for i, row in enumerate(m):
-                if len(row) != n1:
-                    raise InstanceError(
-                        f"{key} row {i} has {len(row)} entries; expected {n1} (the matrix must be square)"
-                    )
-            matrices[key] = np.array(m, dtype=np.float64)
+    coords = _coordinates(d, nodes, labels, system)
+    matrices = _given_matrices(d, n1)
     ids = [nodes[0].get("id", "depot")] + [c["id"] for c in d["clients"]]
-    seen: dict[str, int] = {}
-    for i, ident in enumerate(ids):
-        if str(ident) in seen:
-            raise InstanceError(f"{labels[i]}.id {ident!r} is already used by {labels[seen[str(ident)]]}")
-        seen[str(ident)] = i
+    seen = _id_index(ids, labels)
 
     rounding = d.get("distance_rounding", "exact")
     keep = None  # the nodes unreachable="drop" keeps; None: all of them
@@ -500,13 +487,7 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None, unreach
         has = "its own distance_matrix" if "distance_matrix" in matrices else "x/y coordinates"
         raise InstanceError(f"has {has}: --unreachable report checks the road routes of lon/lat clients only")
 
-    windows = [node.get("time_window") for node in nodes]
-    time_windows = None
-    if any(w is not None for w in windows):
-        time_windows = np.array(
-            [[0.0, INF] if w is None else [w[0], INF if w[1] is None else w[1]] for w in windows], dtype=np.float64
-        )
-
+    time_windows = _time_windows(nodes)
     clients = d["clients"]
     fleet = [_vehicle_from_dict(v, k, seen, n1) for k, v in enumerate(d["fleet"])]
     fields = dict(
@@ -528,6 +509,63 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None, unreach
         preference_weight=d.get("preference_weight", 0.0),
     )
     return Instance(**(fields if keep is None else _restricted(fields, keep)))
+
+
+def _coordinates(d: dict, nodes: list[dict], labels: list[str], system: str) -> np.ndarray | None:
+    """The nodes' coordinates in the document's system: for every node or none (then a distance_matrix is given)."""
+    keys = _COORD_KEYS[system]
+    other = _COORD_KEYS["lonlat" if system == "xy" else "xy"]
+    for node, label in zip(nodes, labels, strict=True):
+        if any(k in node for k in other) and not all(k in node for k in keys):
+            raise InstanceError(
+                f"{label} gives {other[0]}/{other[1]} but coordinates is '{system}' (expects {keys[0]}/{keys[1]})"
+            )
+    has = [keys[0] in node for node in nodes]
+    if all(has):
+        return np.array([[node[keys[0]], node[keys[1]]] for node in nodes], dtype=np.float64)
+    if any(has):
+        label = labels[has.index(False)]
+        raise InstanceError(f"{label} has no {keys[0]}/{keys[1]}; give coordinates for every node or for none")
+    if "distance_matrix" not in d:
+        raise InstanceError("nodes have no coordinates and there is no distance_matrix; give one or the other")
+    return None
+
+
+def _given_matrices(d: dict, n1: int) -> dict[str, np.ndarray]:
+    """The document's distance_matrix and duration_matrix (those given), each checked to be n1 x n1."""
+    matrices = {}
+    for key in ("distance_matrix", "duration_matrix"):
+        if key in d:
+            m = d[key]
+            if len(m) != n1:
+                raise InstanceError(f"{key} has {len(m)} row(s); expected {n1} (the depot and {n1 - 1} clients)")
+            for i, row in enumerate(m):
+                if len(row) != n1:
+                    raise InstanceError(
+                        f"{key} row {i} has {len(row)} entries; expected {n1} (the matrix must be square)"
+                    )
+            matrices[key] = np.array(m, dtype=np.float64)
+    return matrices
+
+
+def _id_index(ids: list, labels: list[str]) -> dict[str, int]:
+    """{id as text: node index}, refusing an id used twice (ids 1 and "1" are one id)."""
+    seen: dict[str, int] = {}
+    for i, ident in enumerate(ids):
+        if str(ident) in seen:
+            raise InstanceError(f"{labels[i]}.id {ident!r} is already used by {labels[seen[str(ident)]]}")
+        seen[str(ident)] = i
+    return seen
+
+
+def _time_windows(nodes: list[dict]) -> np.ndarray | None:
+    """The nodes' [open, close] windows (a missing window or close: always open), or None when no node has one."""
+    windows = [node.get("time_window") for node in nodes]
+    if not any(w is not None for w in windows):
+        return None
+    return np.array(
+        [[0.0, INF] if w is None else [w[0], INF if w[1] is None else w[1]] for w in windows], dtype=np.float64
+    )
 
 
 def _road_table(coords: np.ndarray, url: str, ids: list, name: str, source: str, unreachable: str):

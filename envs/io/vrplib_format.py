@@ -184,14 +184,7 @@ def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bk
         if len(labels) == len(sol["routes"])
         else list(range(1, len(sol["routes"]) + 1))
     )
-    fleet = instance.fleet
-    ends = None
-    if len(fleet) > 1:
-        if any(v.count is None for v in fleet):
-            raise InstanceError(
-                f"{path.name}: routes name vehicles, but {instance.name} has a vehicle type without a count"
-            )
-        ends = np.cumsum([int(v.count) for v in fleet])
+    ends = _fleet_ends(instance, path)
     routes = []
     for number, visits in zip(numbers, sol["routes"]):
         bad = [c for c in visits if not 1 <= int(c) <= instance.num_clients]
@@ -211,6 +204,16 @@ def load_vrplib_solution(instance: Instance, path: str | Path, solver: str = "bk
             routes.append(Route([int(c) for c in visits], vehicle_type))
     meta = {"cost": sol["cost"]} if "cost" in sol else {}
     return Solution(routes=routes, solver=solver, meta=meta)
+
+
+def _fleet_ends(instance: Instance, path: Path) -> np.ndarray | None:
+    """With several vehicle types, the vehicle number that ends each type (cumulative counts); else None."""
+    fleet = instance.fleet
+    if len(fleet) <= 1:
+        return None
+    if any(v.count is None for v in fleet):
+        raise InstanceError(f"{path.name}: routes name vehicles, but {instance.name} has a vehicle type without a count")
+    return np.cumsum([int(v.count) for v in fleet])
 
 
 def find_best_known(path: str | Path, name: str | None = None) -> float | None:
@@ -275,25 +278,10 @@ def _pyvrp_fleet(data: dict, name: str) -> list[VehicleType]:
     count = int(data["vehicles"]) if "vehicles" in data else size
     if count < 1:
         raise InstanceError(f"{name}: VEHICLES is {count}; it must be at least 1")
-    columns = []
-    for key, label, divisor, default in _VEHICLE_SECTIONS:
-        raw = data.get(key, default)
-        try:
-            arr = np.asarray(raw, dtype=np.float64)
-        except (ValueError, TypeError):
-            arr = None
-        if arr is None or arr.ndim > 1:
-            raise InstanceError(f"{name}: {label}_SECTION has a malformed row (expected: vehicle number, one number)")
-        if arr.ndim == 0:
-            arr = np.full(count, float(arr))
-        if arr.size != count:
-            raise InstanceError(f"{name}: {label}_SECTION has {arr.size} rows for {count} vehicles (VEHICLES)")
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
-        if bad.size:
-            raise InstanceError(
-                f"{name}: {label} of vehicle {bad[0] + 1} is {arr[bad[0]]:g}; it must be finite and non-negative"
-            )
-        columns.append(arr / divisor)
+    columns = [
+        _vehicle_column(data.get(key, default), label, count, name) / divisor
+        for key, label, divisor, default in _VEHICLE_SECTIONS
+    ]
     rows = np.stack(columns, axis=1)
     fleet: list[VehicleType] = []
     start = 0
@@ -313,34 +301,34 @@ def _pyvrp_fleet(data: dict, name: str) -> list[VehicleType]:
     return fleet
 
 
+def _vehicle_column(raw, label: str, count: int, name: str) -> np.ndarray:
+    """One per-vehicle section (or its header value for every vehicle) as `count` finite, non-negative numbers."""
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except (ValueError, TypeError):
+        arr = None
+    if arr is None or arr.ndim > 1:
+        raise InstanceError(f"{name}: {label}_SECTION has a malformed row (expected: vehicle number, one number)")
+    if arr.ndim == 0:
+        arr = np.full(count, float(arr))
+    if arr.size != count:
+        raise InstanceError(f"{name}: {label}_SECTION has {arr.size} rows for {count} vehicles (VEHICLES)")
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        raise InstanceError(
+            f"{name}: {label} of vehicle {bad[0] + 1} is {arr[bad[0]]:g}; it must be finite and non-negative"
+        )
+    return arr
+
+
 def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> Instance:
     name = str(data.get("name") or path.stem)
     coords = data.get("node_coord")
-    ewt = str(data.get("edge_weight_type", "EUC_2D" if fmt == "solomon" else "")).upper()
     windows = data.get("time_window")
     per_vehicle = _per_vehicle(data)
-
-    if "edge_weight" in data and ewt in ("EXPLICIT", ""):
-        distance = np.asarray(data["edge_weight"], dtype=np.float64)
-    elif ewt == "EUC_2D":
-        if coords is None:
-            raise InstanceError(f"{name}: EUC_2D needs a NODE_COORD_SECTION")
-        default = "exact" if per_vehicle else "dimacs" if windows is not None else "round"
-        distance = euclidean(coords, rounding or default)
-    else:
-        raise InstanceError(f"{name}: unsupported EDGE_WEIGHT_TYPE {ewt or 'missing'!r} (supported: EUC_2D, EXPLICIT)")
+    distance = _distance(data, name, fmt, rounding, per_vehicle)
     n1 = distance.shape[0]
-    dimension = data.get("dimension")
-    if fmt == "vrplib" and dimension is not None and dimension != n1:
-        given = "EDGE_WEIGHT_SECTION" if "edge_weight" in data and ewt == "EXPLICIT" else "NODE_COORD_SECTION"
-        raise InstanceError(f"{name}: DIMENSION is {dimension} but {given} has {n1} nodes")
-
-    depots = np.atleast_1d(np.asarray(data.get("depot", [0]), dtype=int))
-    if depots.size != 1:
-        raise InstanceError(f"{name}: {depots.size} depots; only single-depot instances are supported")
-    depot = int(depots[0])
-    if not 0 <= depot < n1:
-        raise InstanceError(f"{name}: depot {depot + 1} is not a node")
+    depot = _depot(data, name, n1)
     order = np.array([depot] + [i for i in range(n1) if i != depot])
     first_id = 0 if fmt == "solomon" else 1
     ids = [int(i) + first_id for i in order]
@@ -357,18 +345,7 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
     demand = vector("demand")
     if demand is None:
         raise InstanceError(f"{name}: no DEMAND_SECTION")
-    max_distance = data.get("distance")
-    max_duration = data.get("max_duration", data.get("duration"))
-    if per_vehicle:
-        fleet = _pyvrp_fleet(data, name)
-    else:
-        if "capacity" not in data:
-            raise InstanceError(f"{name}: no CAPACITY given")
-        count = data.get("vehicles")
-        fleet = [VehicleType(capacity=float(data["capacity"]), count=None if count is None else int(count))]
-    limits = {"max_distance": INF if max_distance is None else float(max_distance),
-              "max_duration": INF if max_duration is None else float(max_duration)}  # fmt: skip
-    fleet = [replace(vehicle, **limits) for vehicle in fleet]
+    fleet = _fleet(data, name, per_vehicle)
     coords_arr = None if coords is None else np.asarray(coords, dtype=np.float64)[order]
     return Instance(
         distance=distance[np.ix_(order, order)],
@@ -381,6 +358,54 @@ def _from_data(data: dict, path: Path, fmt: str, rounding: Rounding | None) -> I
         service=vector("service_time"),
         ids=ids,
     )
+
+
+def _distance(data: dict, name: str, fmt: str, rounding: Rounding | None, per_vehicle: bool) -> np.ndarray:
+    """The distance matrix in file order: the EDGE_WEIGHT_SECTION, or Euclidean with the dialect's rounding."""
+    coords = data.get("node_coord")
+    ewt = str(data.get("edge_weight_type", "EUC_2D" if fmt == "solomon" else "")).upper()
+    if "edge_weight" in data and ewt in ("EXPLICIT", ""):
+        distance = np.asarray(data["edge_weight"], dtype=np.float64)
+    elif ewt == "EUC_2D":
+        if coords is None:
+            raise InstanceError(f"{name}: EUC_2D needs a NODE_COORD_SECTION")
+        default = "exact" if per_vehicle else "dimacs" if data.get("time_window") is not None else "round"
+        distance = euclidean(coords, rounding or default)
+    else:
+        raise InstanceError(f"{name}: unsupported EDGE_WEIGHT_TYPE {ewt or 'missing'!r} (supported: EUC_2D, EXPLICIT)")
+    n1 = distance.shape[0]
+    dimension = data.get("dimension")
+    if fmt == "vrplib" and dimension is not None and dimension != n1:
+        given = "EDGE_WEIGHT_SECTION" if "edge_weight" in data and ewt == "EXPLICIT" else "NODE_COORD_SECTION"
+        raise InstanceError(f"{name}: DIMENSION is {dimension} but {given} has {n1} nodes")
+    return distance
+
+
+def _depot(data: dict, name: str, n1: int) -> int:
+    """The depot's node index (0-based, in file order); one depot only."""
+    depots = np.atleast_1d(np.asarray(data.get("depot", [0]), dtype=int))
+    if depots.size != 1:
+        raise InstanceError(f"{name}: {depots.size} depots; only single-depot instances are supported")
+    depot = int(depots[0])
+    if not 0 <= depot < n1:
+        raise InstanceError(f"{name}: depot {depot + 1} is not a node")
+    return depot
+
+
+def _fleet(data: dict, name: str, per_vehicle: bool) -> list[VehicleType]:
+    """The vehicle types (PyVRP's per-vehicle sections, or one CAPACITY), with the DISTANCE and duration limits."""
+    max_distance = data.get("distance")
+    max_duration = data.get("max_duration", data.get("duration"))
+    if per_vehicle:
+        fleet = _pyvrp_fleet(data, name)
+    else:
+        if "capacity" not in data:
+            raise InstanceError(f"{name}: no CAPACITY given")
+        count = data.get("vehicles")
+        fleet = [VehicleType(capacity=float(data["capacity"]), count=None if count is None else int(count))]
+    limits = {"max_distance": INF if max_distance is None else float(max_distance),
+              "max_duration": INF if max_duration is None else float(max_duration)}  # fmt: skip
+    return [replace(vehicle, **limits) for vehicle in fleet]
 
 
 def _number(token: str, where: str, what: str, whole: bool = False) -> float:
@@ -467,6 +492,18 @@ def _check_vrplib(text: str, label: str) -> None:
     up to a line with EOF); `vrplib` itself drops the node numbers of a section and keeps the last of two
     headers or sections of one name, so numbering, duplicates and DIMENSION are checked here.
     """
+    headers, sections = _vrplib_blocks(text, label)
+    _check_headers(headers, sections, label)
+    _check_number_sections(sections, label)
+    nodes = {
+        name: _node_rows(name, width, sections[name], label) for name, width in _NODE_SECTIONS.items() if name in sections
+    }
+    if nodes:
+        _check_node_coverage(nodes, headers, label)
+
+
+def _vrplib_blocks(text: str, label: str) -> tuple[dict[str, tuple[int, str]], dict[str, list[tuple[int, list[str]]]]]:
+    """The file's headers {KEY: (line, value)} and sections {NAME: [(line, tokens), ...]}, as vrplib groups them."""
     headers: dict[str, tuple[int, str]] = {}
     sections: dict[str, list[tuple[int, list[str]]]] = {}
     current: list | None = None
@@ -474,31 +511,47 @@ def _check_vrplib(text: str, label: str) -> None:
         if "EOF" in row:
             break
         if "_SECTION" in row:
-            name = row.strip(" :").removesuffix("_SECTION").upper()
-            if name in sections:
-                raise InstanceError(f"{label}: line {line}: {name}_SECTION appears twice")
-            if name not in _SECTIONS and not name.startswith("VEHICLES_"):
-                raise InstanceError(
-                    f"{label}: {_unsupported(name + '_SECTION', name)} is not supported"
-                    f" (supported sections: {', '.join(s + '_SECTION' for s in _SECTIONS)})"
-                )
+            name = _section_name(row, line, sections, label)
             current = sections[name] = []
         elif ":" in row:
-            key, value = (x.strip() for x in re.split(r"\s*:\s*", row, maxsplit=1))
-            key = key.upper()
-            if current is not None:
-                raise InstanceError(f"{label}: line {line}: header {key} after a section; headers come first")
-            if key in headers:
-                raise InstanceError(f"{label}: line {line}: header {key} appears twice")
-            if key not in _HEADERS and not key.startswith("VEHICLES_"):
-                raise InstanceError(
-                    f"{label}: header {_unsupported(key, key)} is not supported (supported: {', '.join(_HEADERS)})"
-                )
+            key, value = _header(row, line, headers, label, after_section=current is not None)
             headers[key] = (line, value)
         elif current is not None:
             current.append((line, row.split()))
         # any other line: vrplib refuses the file
+    return headers, sections
 
+
+def _section_name(row: str, line: int, sections: dict, label: str) -> str:
+    """The NAME of a `NAME_SECTION` line, refused if it is a second one or not supported."""
+    name = row.strip(" :").removesuffix("_SECTION").upper()
+    if name in sections:
+        raise InstanceError(f"{label}: line {line}: {name}_SECTION appears twice")
+    if name not in _SECTIONS and not name.startswith("VEHICLES_"):
+        raise InstanceError(
+            f"{label}: {_unsupported(name + '_SECTION', name)} is not supported"
+            f" (supported sections: {', '.join(s + '_SECTION' for s in _SECTIONS)})"
+        )
+    return name
+
+
+def _header(row: str, line: int, headers: dict, label: str, after_section: bool) -> tuple[str, str]:
+    """(KEY, value) of a `KEY: value` line, refused after a section, a second time, or if not supported."""
+    key, value = (x.strip() for x in re.split(r"\s*:\s*", row, maxsplit=1))
+    key = key.upper()
+    if after_section:
+        raise InstanceError(f"{label}: line {line}: header {key} after a section; headers come first")
+    if key in headers:
+        raise InstanceError(f"{label}: line {line}: header {key} appears twice")
+    if key not in _HEADERS and not key.startswith("VEHICLES_"):
+        raise InstanceError(
+            f"{label}: header {_unsupported(key, key)} is not supported (supported: {', '.join(_HEADERS)})"
+        )
+    return key, value
+
+
+def _check_headers(headers: dict, sections: dict, label: str) -> None:
+    """Numeric headers are numbers (zero or more), TYPE is supported, an EDGE_WEIGHT_SECTION is declared EXPLICIT."""
     for key, whole in _NUMERIC_HEADERS.items():
         if key in headers:
             line, value = headers[key]
@@ -515,6 +568,10 @@ def _check_vrplib(text: str, label: str) -> None:
             f"{label}: an EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE: EXPLICIT (got {ewt or 'none'});"
             " it would be ignored"
         )
+
+
+def _check_number_sections(sections: dict, label: str) -> None:
+    """The sections without node numbers: EDGE_WEIGHT and DEPOT tokens are numbers, vehicle rows go 1, 2, ..."""
     for line, tokens in sections.get("EDGE_WEIGHT", []):
         for token in tokens:
             _number(token, f"{label}: line {line}", "EDGE_WEIGHT_SECTION value")
@@ -530,35 +587,36 @@ def _check_vrplib(text: str, label: str) -> None:
                 raise InstanceError(f"{label}: line {line}: {name}_SECTION lists vehicle {vehicle} {why}")
             last = vehicle
 
-    nodes: dict[str, list[tuple[int, int]]] = {}
-    for name, width in _NODE_SECTIONS.items():
-        if name not in sections:
-            continue
-        section = f"{name}_SECTION"
-        seen: list[tuple[int, int]] = []
-        listed: set[int] = set()
-        for line, tokens in sections[name]:
-            at = f"{label}: line {line}"
-            node = _number(tokens[0], at, f"{section} node number", whole=True)
-            if node < 1:
-                raise InstanceError(f"{at}: {section} lists node {node}; nodes are numbered from 1")
-            if node in listed:
-                raise InstanceError(f"{at}: {section} lists node {node} twice")
-            if seen and node < seen[-1][1]:
-                raise InstanceError(f"{at}: {section} lists node {node} after node {seen[-1][1]}; rows go in order")
-            if len(tokens) - 1 != width:
-                raise InstanceError(
-                    f"{at}: {section} row of node {node} has {len(tokens) - 1} values; expected {width}"
-                )
-            for token in tokens[1:]:
-                value = _number(token, at, f"{section} value of node {node}")
-                if value < 0 and name != "NODE_COORD":
-                    raise InstanceError(f"{at}: {section} value of node {node} is {token}; it must be zero or more")
-            seen.append((line, node))
-            listed.add(node)
-        nodes[name] = seen
-    if not nodes:
-        return
+
+def _node_rows(name: str, width: int, rows: list[tuple[int, list[str]]], label: str) -> list[tuple[int, int]]:
+    """(line, node) of each row of a node section, checked: nodes from 1, once each, in order, `width` values each
+    (numbers; zero or more but for coordinates)."""
+    section = f"{name}_SECTION"
+    seen: list[tuple[int, int]] = []
+    listed: set[int] = set()
+    for line, tokens in rows:
+        at = f"{label}: line {line}"
+        node = _number(tokens[0], at, f"{section} node number", whole=True)
+        if node < 1:
+            raise InstanceError(f"{at}: {section} lists node {node}; nodes are numbered from 1")
+        if node in listed:
+            raise InstanceError(f"{at}: {section} lists node {node} twice")
+        if seen and node < seen[-1][1]:
+            raise InstanceError(f"{at}: {section} lists node {node} after node {seen[-1][1]}; rows go in order")
+        if len(tokens) - 1 != width:
+            raise InstanceError(f"{at}: {section} row of node {node} has {len(tokens) - 1} values; expected {width}")
+        for token in tokens[1:]:
+            value = _number(token, at, f"{section} value of node {node}")
+            if value < 0 and name != "NODE_COORD":
+                raise InstanceError(f"{at}: {section} value of node {node} is {token}; it must be zero or more")
+        seen.append((line, node))
+        listed.add(node)
+    return seen
+
+
+def _check_node_coverage(nodes: dict[str, list[tuple[int, int]]], headers: dict, label: str) -> None:
+    """Every node section has one row per node 1..n: n is DIMENSION, else the last node of the primary section
+    (NODE_COORD if given)."""
     primary = "NODE_COORD" if "NODE_COORD" in nodes else next(iter(nodes))
     dimension = headers.get("DIMENSION")
     count = len(nodes[primary])

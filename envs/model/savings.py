@@ -269,37 +269,20 @@ class _Builder:
             self.delivery,
             self.pickup,
         )
-        dist, span, cost, has_back, has_line = self.dist, self.span, self.cost, self.has_back, self.has_line
-        d0, di0, t0, ti0 = self.d0, self.di0, self.t0, self.ti0
-        closed, timed, reversible, lhf, max_cap = (
-            self.closed,
-            self.timed,
-            self.reversible,
-            self.linehaul_first,
-            self.max_cap,
-        )
-        dur = self.inst.duration
-        vtype, used, limit = self.vtype, self.used, self.limit
-        bits = [t[0] for t in self.types]
-        depart = self.open[0]
+        dist, cost, has_back, has_line = self.dist, self.cost, self.has_back, self.has_line
+        d0, di0 = self.d0, self.di0
+        closed, lhf, max_cap = self.closed, self.linehaul_first, self.max_cap
         clock = time.perf_counter
-        for idx in range(len(ci)):
+        for idx in range(len(ci)):  # the cheap refusals stay inline: this loop sees every candidate pair
             if deadline is not None and not idx & (CLOCK_EVERY - 1) and clock() > deadline:
                 return False
             i, j = ci[idx], cj[idx]
             a, b = route_of[i], route_of[j]
             if a == b:
                 continue
-            sa, sb = seq[a], seq[b]
-            flip_a = flip_b = False
-            if sa[-1] != i:
-                if not reversible or sa[0] != i:
-                    continue
-                flip_a = True
-            if sb[0] != j:
-                if not reversible or sb[-1] != j:
-                    continue
-                flip_b = True
+            flips = self._ends(seq[a], seq[b], i, j)
+            if flips is None:
+                continue
             m = mask[a] & mask[b]
             if not m or (same_mask and mask[a] != mask[b]) or (lhf and has_back[a] and has_line[b]):
                 continue
@@ -307,55 +290,91 @@ class _Builder:
             if pk > max_cap:
                 continue
             dd = dist[a] + dist[b] - d0[j] + cd[idx] - (di0[i] if closed else 0.0)
-            new_times = None
-            if timed:
-                sim = self._simulate(i, sb)  # (never reversible)
-                if sim is None:
-                    continue
-                sp, new_times = sim
-                length = sp - depart
-            else:
-                sp = length = span[a] + span[b] - t0[j] + float(dur[i, j]) - (ti0[i] if closed else 0.0)
-            pref = None
-            if self.prefs:
-                pref = [x + y for x, y in zip(self.pref[a], self.pref[b])]
-            if counted:  # a type with room after the merge, else the type of both routes (one vehicle fewer)
-                va, vb = vtype[a], vtype[b]
-                room = sum(bit for k, bit in enumerate(bits) if used[k] + 1 - (k == va) - (k == vb) <= limit[k])
-                k, c = self._best_type(m & room, pk, dd, length, pref)
-                if k < 0 and va == vb:
-                    k, c = self._best_type(m & bits[va], pk, dd, length, pref)
-            else:
-                k, c = self._best_type(m, pk, dd, length, pref)
+            timing = self._merged_span(i, j, a, b)
+            if timing is None:
+                continue
+            pref = [x + y for x, y in zip(self.pref[a], self.pref[b])] if self.prefs else None
+            k, c = self._merged_type(a, b, m, pk, dd, timing[1], pref, counted)
             if k < 0 or (not allow_worse and c > cost[a] + cost[b]):
                 continue
-            # accept: the merged route keeps the id of the longer part
-            if flip_a:
-                sa = sa[::-1]
-            if flip_b:
-                sb = sb[::-1]
-            keep, gone = (a, b) if len(sa) >= len(sb) else (b, a)
-            for x in seq[gone]:
-                route_of[x] = keep
-            if new_times:
-                for x, t in zip(sb, new_times):
-                    self.begin[x] = t
-            seq[keep], seq[gone] = sa + sb, None
-            mask[keep], peak[keep], dist[keep], span[keep], cost[keep] = m, pk, dd, sp, c
-            delivery[keep] = delivery[a] + delivery[b]
-            pickup[keep] = pickup[a] + pickup[b]
-            has_back[keep] = has_back[a] or has_back[b]
-            has_line[keep] = has_line[a] or has_line[b]
-            used[vtype[a]] -= 1
-            used[vtype[b]] -= 1
-            used[k] += 1
-            vtype[keep] = k
-            if pref is not None:
-                self.pref[keep] = pref
-            self.alive -= 1
+            self._join(a, b, flips, (m, pk, dd, timing[0], c, k), pref, timing[2])
             if self.alive == 1:
                 break
         return True
+
+    def _ends(self, sa: list[int], sb: list[int], i: int, j: int) -> tuple[bool, bool] | None:
+        """Whether route sa ending at i can be followed by route sb starting at j: (flip sa, flip sb), either
+        route turned round where that is allowed; None if they do not meet there."""
+        flip_a = flip_b = False
+        if sa[-1] != i:
+            if not self.reversible or sa[0] != i:
+                return None
+            flip_a = True
+        if sb[0] != j:
+            if not self.reversible or sb[-1] != j:
+                return None
+            flip_b = True
+        return flip_a, flip_b
+
+    def _merged_span(self, i: int, j: int, a: int, b: int) -> tuple[float, float, list[float] | None] | None:
+        """(end time or span, duration, new service starts of b's clients or None) of route a joined to route b
+        by the arc i -> j; None if a time window is missed."""
+        if self.timed:
+            sim = self._simulate(i, self.seq[b])  # (never reversible)
+            if sim is None:
+                return None
+            sp, new_times = sim
+            return sp, sp - self.open[0], new_times
+        span, t0, ti0 = self.span, self.t0, self.ti0
+        sp = span[a] + span[b] - t0[j] + float(self.inst.duration[i, j]) - (ti0[i] if self.closed else 0.0)
+        return sp, sp, None
+
+    def _merged_type(
+        self, a: int, b: int, m: int, pk: float, dd: float, length: float, pref: list | None, counted: bool
+    ) -> tuple[int, float]:
+        """The cheapest vehicle type for the merged route and its cost; type -1 if none fits."""
+        if not counted:
+            return self._best_type(m, pk, dd, length, pref)
+        # a type with room after the merge, else the type of both routes (one vehicle fewer)
+        vtype, used, limit = self.vtype, self.used, self.limit
+        bits = [t[0] for t in self.types]
+        va, vb = vtype[a], vtype[b]
+        room = sum(bit for k, bit in enumerate(bits) if used[k] + 1 - (k == va) - (k == vb) <= limit[k])
+        k, c = self._best_type(m & room, pk, dd, length, pref)
+        if k < 0 and va == vb:
+            k, c = self._best_type(m & bits[va], pk, dd, length, pref)
+        return k, c
+
+    def _join(
+        self, a: int, b: int, flips: tuple[bool, bool], merged: tuple, pref: list | None, new_times: list | None
+    ) -> None:
+        """Accept the merge of route a then route b: the merged route keeps the id of the longer part."""
+        m, pk, dd, sp, c, k = merged
+        seq, route_of, vtype, used = self.seq, self.route_of, self.vtype, self.used
+        sa, sb = seq[a], seq[b]
+        if flips[0]:
+            sa = sa[::-1]
+        if flips[1]:
+            sb = sb[::-1]
+        keep, gone = (a, b) if len(sa) >= len(sb) else (b, a)
+        for x in seq[gone]:
+            route_of[x] = keep
+        if new_times:
+            for x, t in zip(sb, new_times):
+                self.begin[x] = t
+        seq[keep], seq[gone] = sa + sb, None
+        self.mask[keep], self.peak[keep], self.dist[keep], self.span[keep], self.cost[keep] = m, pk, dd, sp, c
+        self.delivery[keep] = self.delivery[a] + self.delivery[b]
+        self.pickup[keep] = self.pickup[a] + self.pickup[b]
+        self.has_back[keep] = self.has_back[a] or self.has_back[b]
+        self.has_line[keep] = self.has_line[a] or self.has_line[b]
+        used[vtype[a]] -= 1
+        used[vtype[b]] -= 1
+        used[k] += 1
+        vtype[keep] = k
+        if pref is not None:
+            self.pref[keep] = pref
+        self.alive -= 1
 
     def assign(self) -> np.ndarray | None:
         """Vehicle types for the routes (in route_ids order) within the counts, cheapest first; None if the
@@ -388,27 +407,8 @@ def _fit_counts(cost: np.ndarray, types: np.ndarray, used: np.ndarray, limit: np
     moves from an over-used type to one with room (successive shortest paths); None if no chain exists."""
     K = cost.shape[1]
     while (used > limit).any():
-        weight = np.full((K, K), np.inf)  # weight[t, u]: cheapest extra cost of moving a route of type t to u
-        pick = np.zeros((K, K), dtype=np.int64)
-        for t in range(K):
-            rows = np.flatnonzero(types == t)
-            if rows.size:
-                extra = cost[rows] - cost[rows, t][:, None]
-                best = extra.argmin(0)
-                weight[t] = extra[best, np.arange(K)]
-                pick[t] = rows[best]
-            weight[t, t] = np.inf
-        reach = np.where(used > limit, 0.0, np.inf)
-        pred = np.full(K, -1)
-        for _ in range(K):  # Bellman-Ford over the types
-            changed = False
-            for t in range(K):
-                if np.isfinite(reach[t]):
-                    for u in range(K):
-                        if reach[t] + weight[t, u] < reach[u] - 1e-12:
-                            reach[u], pred[u], changed = reach[t] + weight[t, u], t, True
-            if not changed:
-                break
+        weight, pick = _move_costs(cost, types)
+        reach, pred = _cheapest_chains(np.where(used > limit, 0.0, np.inf), weight)
         room = np.flatnonzero((used < limit) & np.isfinite(reach))
         if not room.size:
             return None
@@ -424,6 +424,39 @@ def _fit_counts(cost: np.ndarray, types: np.ndarray, used: np.ndarray, limit: np
         else:
             return None
     return types
+
+
+def _move_costs(cost: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """weight[t, u]: the cheapest extra cost of moving a route of type t to type u (inf: none, or t == u);
+    pick[t, u]: that route."""
+    K = cost.shape[1]
+    weight = np.full((K, K), np.inf)
+    pick = np.zeros((K, K), dtype=np.int64)
+    for t in range(K):
+        rows = np.flatnonzero(types == t)
+        if rows.size:
+            extra = cost[rows] - cost[rows, t][:, None]
+            best = extra.argmin(0)
+            weight[t] = extra[best, np.arange(K)]
+            pick[t] = rows[best]
+        weight[t, t] = np.inf
+    return weight, pick
+
+
+def _cheapest_chains(reach: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bellman-Ford over the types from the sources (reach 0): each type's cheapest reach and predecessor."""
+    K = len(reach)
+    pred = np.full(K, -1)
+    for _ in range(K):
+        changed = False
+        for t in range(K):
+            if np.isfinite(reach[t]):
+                for u in range(K):
+                    if reach[t] + weight[t, u] < reach[u] - 1e-12:
+                        reach[u], pred[u], changed = reach[t] + weight[t, u], t, True
+        if not changed:
+            break
+    return reach, pred
 
 
 def _reversible(inst: Instance, timed: bool, deadline: float | None) -> bool:

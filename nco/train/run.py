@@ -349,14 +349,7 @@ class TrainConfig:
             _whole_at_least(flag, value, 1)
         if self.num_starts is not None:
             _whole_at_least("--starts", self.num_starts, 1)
-        if not _finite(self.lr) or self.lr < 0:
-            raise NcoError(f"--lr must be a finite number > 0, got {self.lr}")
-        if self.lr == 0 and not self.matrix_lr:  # --lr 0 with --matrix-lr trains the matrix-reading part alone
-            raise NcoError("--lr must be > 0 (0 is allowed only with --matrix-lr, to train just those parameters)")
-        if self.matrix_lr is not None and (not _finite(self.matrix_lr) or self.matrix_lr <= 0):
-            raise NcoError(f"--matrix-lr must be a finite number > 0, got {self.matrix_lr}")
-        if not _finite(self.aux_weight) or self.aux_weight < 0:
-            raise NcoError(f"--aux-weight must be a finite number >= 0, got {self.aux_weight}")
+        self._validate_rates()
         if self.moe_experts:
             _whole_at_least("--experts", self.moe_experts, 1)
             if not 1 <= self.moe_top_k <= self.moe_experts:
@@ -366,6 +359,21 @@ class TrainConfig:
         if self.logger not in ("csv", "tensorboard", "none"):
             raise NcoError(f"--logger must be csv, tensorboard or none, got {self.logger!r}")
         # the policy's own fields are checked by PolicyConfig itself
+        self._validate_run()
+
+    def _validate_rates(self) -> None:
+        """--lr, --matrix-lr and --aux-weight: finite, and a learning rate that trains something."""
+        if not _finite(self.lr) or self.lr < 0:
+            raise NcoError(f"--lr must be a finite number > 0, got {self.lr}")
+        if self.lr == 0 and not self.matrix_lr:  # --lr 0 with --matrix-lr trains the matrix-reading part alone
+            raise NcoError("--lr must be > 0 (0 is allowed only with --matrix-lr, to train just those parameters)")
+        if self.matrix_lr is not None and (not _finite(self.matrix_lr) or self.matrix_lr <= 0):
+            raise NcoError(f"--matrix-lr must be a finite number > 0, got {self.matrix_lr}")
+        if not _finite(self.aux_weight) or self.aux_weight < 0:
+            raise NcoError(f"--aux-weight must be a finite number >= 0, got {self.aux_weight}")
+
+    def _validate_run(self) -> None:
+        """Where and how the run goes: --devices, --max-time, the --out folder, the --resume checkpoint."""
         devices = self.devices
         if not (devices == "auto" or (str(devices).isdigit() and int(devices) >= 1)):  # str(True) is no digit
             raise NcoError(f"--devices must be 'auto' or a positive number of devices, got {devices!r}")
@@ -494,23 +502,9 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
     if variants:
         features = set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
             v.time_windows for v in variants) else set())  # fmt: skip
-    if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
-        policy, _ = load_checkpoint(cfg.init_from)
-        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k, attributes)
-        if target != policy.cfg:  # new attribute columns start at zero (efficient adapter layers)
-            policy = transplant(policy, AttentionPolicy(target))
-        policy.train()
-    else:
-        policy = AttentionPolicy(
-            policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, attributes)
-        )
-    if variants:
-        env = CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
-    else:
-        extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
-        env = CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
+    policy = _start_policy(cfg, variants, attributes)
     module = POMO(
-        env,
+        _environment(cfg, variants),
         policy,
         num_starts=cfg.num_starts,
         matrix_lr=cfg.matrix_lr,
@@ -532,19 +526,52 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
         | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
-    loggers = []
+    loggers = _loggers(cfg, out)
+    export = ExportPolicy(out, meta, cfg.train_size)
+    trainer = _trainer(cfg, out, loggers, stop, export, callbacks)
+    return _fit(trainer, module, cfg.resume, export, stop, out)
+
+
+def _start_policy(cfg: TrainConfig, variants: list | None, attributes: tuple[str, ...]) -> AttentionPolicy:
+    """A new policy, or the --init-from checkpoint's (fine-tuning), reading what the training data holds."""
+    if cfg.init_from:  # fine-tuning; into another architecture (--policy) by copying the weights that fit
+        policy, _ = load_checkpoint(cfg.init_from)
+        target = policy_for(cfg.policy or policy.cfg, variants, cfg.moe_experts, cfg.moe_top_k, attributes)
+        if target != policy.cfg:  # new attribute columns start at zero (efficient adapter layers)
+            policy = transplant(policy, AttentionPolicy(target))
+        policy.train()
+        return policy
+    return AttentionPolicy(policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, attributes))
+
+
+def _environment(cfg: TrainConfig, variants: list | None) -> CVRPEnv:
+    """The environment drawing the training instances: mixed variant batches, or the --distribution's."""
+    if variants:
+        return CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
+    extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
+    return CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
+
+
+def _loggers(cfg: TrainConfig, out: Path) -> list:
+    """The --logger's metrics logger, writing under RUN/logs (none for 'none')."""
     if cfg.logger == "csv":
-        loggers.append(CSVLogger(out, name="logs"))
-    elif cfg.logger == "tensorboard":
+        return [CSVLogger(out, name="logs")]
+    if cfg.logger == "tensorboard":
         import importlib.util
 
         if not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
             raise NcoError("--logger tensorboard needs the tensorboard package: pip install -e '.[tensorboard]'")
-        loggers.append(TensorBoardLogger(out, name="logs"))
-    export = ExportPolicy(out, meta, cfg.train_size)
+        return [TensorBoardLogger(out, name="logs")]
+    return []
+
+
+def _trainer(
+    cfg: TrainConfig, out: Path, loggers: list, stop: _SignalStop, export: ExportPolicy, callbacks: list[Callback]
+) -> RL4COTrainer:
+    """The Lightning trainer: the signal stop, the policy export, the exact-resume checkpoint, then `callbacks`."""
     cpu = cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not torch.cuda.is_available())
     try:
-        trainer = RL4COTrainer(
+        return RL4COTrainer(
             max_epochs=cfg.epochs,
             accelerator=cfg.accelerator,
             devices=cfg.devices,
@@ -576,8 +603,12 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
         )
     except MisconfigurationException as e:  # e.g. --accelerator gpu on a machine without one
         raise NcoError(f"Lightning refused the settings: {str(e).splitlines()[0]}") from None
+
+
+def _fit(trainer, module: POMO, resume: str | None, export: ExportPolicy, stop: _SignalStop, out: Path) -> dict:
+    """Run the training and write result.json; after a signal, save where it stopped and raise."""
     try:
-        trainer.fit(module, ckpt_path=cfg.resume)
+        trainer.fit(module, ckpt_path=resume)
     except (_StopNow, SIGTERMException):  # a second signal; or Lightning's SIGTERM handler acted first
         if stop.signum is None:
             raise
