@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.errors import InstanceError
+from envs.model.features import Feature
 from envs.model.instance import Instance
 
 _TOL = 1e-6  # slack, in scaled units, before rounding up or down
@@ -76,21 +77,7 @@ MAX_TOTAL = 2**53  # the most a route total or objective may reach in scaled uni
 
 
 # What the integer model below represents, and so what both baselines honour.
-MODELLED_FEATURES: frozenset[str] = frozenset(
-    {
-        "asymmetric",
-        "time_windows",
-        "service_times",
-        "duration_limits",
-        "distance_limits",
-        "heterogeneous_fleet",
-        "fleet_limit",
-        "fixed_costs",
-        "profiles",
-        "backhauls",  # the integer pickups; each adapter models the loading rule (or says it cannot)
-        "open_routes",
-    }
-)
+MODELLED_FEATURES: frozenset[Feature] = frozenset(Feature) - {Feature.STOCHASTIC}  # solvers plan on a copy
 
 
 @dataclass(frozen=True)

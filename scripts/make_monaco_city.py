@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     inst = make_monaco_city(args.dataset, args.clients, args.seed)
     Path(args.out).write_text(dumps(instance_to_dict(inst, include_matrices=True)), encoding="utf-8")
     print(
-        f"{args.out}: {inst.num_clients} clients, capacity {inst.fleet[0].capacity:g}, features {sorted(inst.features())}"
+        f"{args.out}: {inst.num_clients} clients, capacity {inst.fleet[0].capacity:g}, features {sorted(map(str, inst.features()))}"
     )
     return 0
 

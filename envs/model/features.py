@@ -44,6 +44,18 @@ VARIANT: frozenset[Feature] = frozenset(
 FLEET: frozenset[Feature] = frozenset({Feature.HETEROGENEOUS_FLEET, Feature.FIXED_COSTS, Feature.PROFILES})
 
 
+# The policy's input groups (nco.policy.model.ATTRIBUTE_GROUPS, a checkpoint's `attributes`) and the features
+# each reads: service times come with time windows, and one "fleet" group reads the whole fleet.
+POLICY_GROUPS: dict[str, frozenset[Feature]] = {
+    "time_windows": frozenset({Feature.TIME_WINDOWS, Feature.SERVICE_TIMES}),
+    "backhauls": frozenset({Feature.BACKHAULS}),
+    "open_routes": frozenset({Feature.OPEN_ROUTES}),
+    "duration_limits": frozenset({Feature.DURATION_LIMITS}),
+    "distance_limits": frozenset({Feature.DISTANCE_LIMITS}),
+    "fleet": FLEET,
+}
+
+
 def parse(names: Iterable[str], where: str = "features") -> frozenset[Feature]:
     """Feature names (a checkpoint's JSON, a command line) as Features; ValueError naming an unknown one."""
     out = set()

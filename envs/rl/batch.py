@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypedDict
+
 import numpy as np
 import torch
 
@@ -30,10 +33,75 @@ VARIANT_FEATURES = features.VARIANT
 FLEET_FEATURES = features.FLEET
 
 
+class RoutingBatch(TypedDict, total=False):
+    """The tensors of B instances of N clients, as the policy and the environment read them. The groups after
+    the core are present as a whole or absent as a whole (batch_of checks it); an absent group is the neutral
+    problem (no attributes: a plain CVRP; no fleet: one type of capacity 1, cost = distance)."""
+
+    # core
+    locs: torch.Tensor  # shape: (B, N+1, 2) planar features in [0, 1] (zeros for a matrix-only policy)
+    demand: torch.Tensor  # shape: (B, N+1) demand over the reference capacity, depot 0
+    dist: torch.Tensor  # shape: (B, N+1, N+1) the cost matrix, possibly asymmetric
+    duration: torch.Tensor  # shape: (B, N+1, N+1) travel times (in the variant group; optional otherwise)
+    # variant group (envs/rl/dynamics.ATTRIBUTES)
+    tw: torch.Tensor  # shape: (B, N+1, 2) [earliest, latest] start of service; the depot's: the shift
+    service: torch.Tensor  # shape: (B, N+1)
+    pickup: torch.Tensor  # shape: (B, N+1) backhaul demand over capacity
+    linehaul_first: torch.Tensor  # shape: (B,) bool
+    open_route: torch.Tensor  # shape: (B,) bool
+    max_duration: torch.Tensor  # shape: (B,) inf = no limit
+    max_distance: torch.Tensor  # shape: (B,)
+    # fleet group (envs/rl/dynamics.FLEET), K vehicle types, padding types have count 0
+    veh_cap: torch.Tensor  # shape: (B, K) capacity over the reference
+    veh_count: torch.Tensor  # shape: (B, K) inf = unlimited
+    veh_fixed: torch.Tensor  # shape: (B, K) cost per route, in dist's units
+    veh_unit: torch.Tensor  # shape: (B, K) cost per unit of dist
+    veh_allowed: torch.Tensor  # shape: (B, K, N+1) bool, the zones
+    veh_pref: torch.Tensor  # shape: (B, K, N+1) cost saved when that type serves that client
+    # travel group (envs/rl/sampled_times.KEYS): a travel model for rewards under sampled times
+    tm_base: torch.Tensor  # shape: (B, N+1, N+1) nominal durations
+    tm_peaks: torch.Tensor  # shape: (B, P, 3) rush hours (time, width, amplitude)
+    tm_noise: torch.Tensor  # shape: (B,)
+    tm_rate: torch.Tensor  # shape: (B,)
+    tm_delay: torch.Tensor  # shape: (B,)
+
+
+CORE = ("demand",)  # the policy adds locs (and dist where it reads a matrix); costs read dist
+GROUPS = {
+    "variant": ("duration", "tw", "service", "pickup", "linehaul_first", "open_route", "max_duration", "max_distance"),
+    "fleet": ("veh_cap", "veh_count", "veh_fixed", "veh_unit", "veh_allowed", "veh_pref"),
+    "travel": ("tm_base", "tm_peaks", "tm_noise", "tm_rate", "tm_delay"),
+}
+BATCH_KEYS = frozenset(RoutingBatch.__annotations__)
+
+
+def batch_of(data: Mapping[str, torch.Tensor], strict: bool = False) -> RoutingBatch:
+    """The batch's own tensors of `data` (a batch, or a training state that also holds rollout tensors), each
+    group checked whole; ValueError naming the keys a group lacks, and with `strict` a key no batch has (a
+    typo would otherwise read as "no attributes")."""
+    if strict:
+        unknown = sorted(set(data.keys()) - BATCH_KEYS)
+        if unknown:
+            raise ValueError(f"batch has unknown keys {unknown}; a RoutingBatch has {sorted(BATCH_KEYS)}")
+    missing = [k for k in CORE if k not in data]
+    if missing:
+        raise ValueError(f"batch lacks {missing}")
+    for group, keys in GROUPS.items():
+        have = [k for k in keys if k in data]
+        if group == "variant":
+            have = [k for k in have if k != "duration"]  # durations may come alone (asymmetric matrices)
+            keys = keys[1:]
+        if have and len(have) < len(keys):
+            raise ValueError(f"batch has part of its {group} group: it lacks {[k for k in keys if k not in data]}")
+    if "tw" in data and "duration" not in data:
+        raise ValueError("batch has part of its variant group: it lacks ['duration']")
+    return {k: data[k] for k in data.keys() if k in BATCH_KEYS}  # type: ignore[return-value]  (keys(): a TensorDict iterates rows)
+
+
 def instance_tensors(
     instance: Instance, normalize_costs: bool = False, need_coords: bool = True, attributes: bool | None = None,
     fleet: bool | None = None, num_types: int | None = None,
-) -> dict[str, torch.Tensor]:
+) -> RoutingBatch:
     """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1), the variant
     attributes of envs/rl/dynamics.py when `attributes` (default: when the instance has any), and its
     fleet group when `fleet` (default: when it has several types, costs or profiles), padded to `num_types`.
@@ -90,7 +158,7 @@ def instance_tensors(
             "max_duration": torch.tensor([veh.max_duration * t_scale], dtype=dtype),
             "max_distance": torch.tensor([veh.max_distance * d_scale], dtype=dtype),
         })  # fmt: skip
-    return out
+    return batch_of(out, strict=True)
 
 
 def _fleet_tensors(instance: Instance, cap: float, d_scale: float, dtype: torch.dtype, k: int) -> dict:
@@ -128,11 +196,11 @@ def _one_limit(instance: Instance):
     return instance.fleet[0]
 
 
-def stack_instances(instances: list[Instance], need_coords: bool = True) -> dict[str, torch.Tensor]:
+def stack_instances(instances: list[Instance], need_coords: bool = True) -> RoutingBatch:
     """A training batch from same-size instances (costs normalised); variant attributes if any has one, the
     fleet group (padded to the most types) if any has a fleet."""
     attributes = any(i.features() & VARIANT_FEATURES for i in instances)
     fleet = any(i.features() & FLEET_FEATURES for i in instances)
     k = max(len(i.fleet) for i in instances)
     parts = [instance_tensors(i, True, need_coords, attributes, fleet, k) for i in instances]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return batch_of({k: torch.cat([p[k] for p in parts]) for k in parts[0]}, strict=True)

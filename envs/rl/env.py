@@ -20,10 +20,9 @@ from envs.generate.fleets import MIXES, profiled_instance
 from envs.generate.svrp import svrp_instance
 from envs.generate.variants import parse_variants, variant_instance
 from envs.model.instance import Instance
-from envs.rl import dynamics as dyn
 from envs.rl.batch import stack_instances
-from envs.rl.distributions import asymmetric_batch, uniform_batch
-from envs.rl.sampled_times import expected_lateness, has_travel_model
+from envs.rl.distributions import DISTRIBUTIONS, asymmetric_batch, uniform_batch
+from envs.rl.routing_env import RoutingEnv
 from envs.roads.city_dataset import DEFAULT_ROAD_DATASET
 
 
@@ -140,7 +139,7 @@ GENERATORS = {
     "fleet": FleetGenerator,
     "svrp": SVRPGenerator,
 }
-LATENESS_WEIGHT = 10.0  # a minute late costs as much as ten minutes of driving
+assert GENERATORS.keys() == DISTRIBUTIONS.keys(), "every training distribution has its generator"
 
 
 class CVRPEnv(RL4COEnvBase):
@@ -155,36 +154,35 @@ class CVRPEnv(RL4COEnvBase):
         self.num_rollouts = num_rollouts
 
     def _reset(self, td: TensorDict | None = None, batch_size=None) -> TensorDict:
-        state = self._observe(dyn.reset(td, self.num_rollouts))
+        env = RoutingEnv(td)
+        state = self._observe(env, env.reset(self.num_rollouts))
         return TensorDict({**td, **state}, batch_size=td.batch_size, device=td.device)
 
     def _step(self, td: TensorDict) -> TensorDict:
-        state = self._observe(dyn.step(td, td["action"]))
+        env = RoutingEnv(td)
+        state = self._observe(env, env.step(td, td["action"]))
         state["reward"] = torch.zeros_like(state["used"])
         td.update(state)
         return td
 
     @staticmethod
-    def _observe(state: dict) -> dict:
+    def _observe(env: RoutingEnv, state: dict) -> dict:
         """Add the mask and completion flags: `rollout_done` (B, S), and `done` (B,) once all rollouts are."""
-        state["action_mask"] = dyn.action_mask(state)
-        state["rollout_done"] = dyn.done(state)
+        state["action_mask"] = env.mask(state)
+        state["rollout_done"] = env.done(state)
         state["done"] = state["rollout_done"].all(-1)
         return state
 
     def get_action_mask(self, td: TensorDict) -> torch.Tensor:
-        return dyn.action_mask(td)
+        return RoutingEnv(td).mask(td)
 
     def _get_reward(self, td: TensorDict, actions: torch.Tensor) -> torch.Tensor:
-        """Negative cost, (B, S), for actions (B, S, T): tour length, or the fleet objective, plus with a travel
-        model LATENESS_WEIGHT times the expected lateness under sampled travel times."""
-        cost = dyn.cost(td, actions)
-        if has_travel_model(td):  # stochastic travel times: charge the lateness of sampled days
-            cost = cost + LATENESS_WEIGHT * expected_lateness(td, actions)
-        return -cost
+        """Negative cost, (B, S), for actions (B, S, T): RoutingEnv.cost (with a travel model, the sampled
+        lateness is charged too)."""
+        return -RoutingEnv(td).cost(actions)
 
     def check_solution_validity(self, td: TensorDict, actions: torch.Tensor) -> None:
-        dyn.validate(td, actions)
+        RoutingEnv(td).validate(actions)
 
     def _make_spec(self, td_params: TensorDict = None):
         pass  # specs are optional in rl4co; our state shapes depend on S

@@ -14,6 +14,7 @@ import signal
 import sys
 
 from envs.errors import EXIT_BAD_INPUT, EXIT_FEASIBLE, EXIT_NO_SOLUTION, NcoError, NoSolutionFound
+from envs.rl.distributions import DISTRIBUTIONS
 from nco.cli.check import cmd_check
 from nco.cli.exits import Terminated, fail
 from nco.cli.osrm import cmd_osrm_build, cmd_osrm_serve
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",
-        choices=("uniform", "xlike", "asymmetric", "road", "fleet", "svrp"),
+        choices=tuple(DISTRIBUTIONS),
         default="uniform",
         help="training instances: uniform (Kool et al.), X-like (Uchoa et al.), asymmetric (uniform with detoured"
         " one-way arcs), road (drawn from a city dataset's training split, see --dataset), fleet (heterogeneous,"

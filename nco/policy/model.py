@@ -33,11 +33,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from envs import interrupt
+from envs.model.features import POLICY_GROUPS
 from envs.rl import dynamics as dyn
 from envs.rl.batch import MEAN_UNIT_DISTANCE  # training data have mean matrix entries of this size
+from envs.rl.routing_env import RoutingEnv
 
 # Attribute groups a policy can read (Instance.features() names; service times go with time windows).
-ATTRIBUTE_GROUPS = ("time_windows", "backhauls", "open_routes", "duration_limits", "distance_limits", "fleet")
+ATTRIBUTE_GROUPS = tuple(POLICY_GROUPS)  # the input groups a policy may read (envs/model/features.py)
 
 
 @dataclass
@@ -182,7 +184,7 @@ class OutOfTime(Exception):
 class Rollout:
     actions: torch.Tensor  # (B, S, T) node indices
     log_likelihood: torch.Tensor  # (B, S) sum of log-probabilities of the actions
-    cost: torch.Tensor | None = None  # (B, S) the fleet objective, with a fleet (else read tours by dyn.cost)
+    cost: torch.Tensor | None = None  # (B, S) the fleet objective, with a fleet (else RoutingEnv.cost of the tours)
     routes_per_type: torch.Tensor | None = None  # (B, S, K) vehicles of each type used, with a fleet
 
 
@@ -304,18 +306,19 @@ class AttentionPolicy(nn.Module):
         graph_q = self.project_graph(h.mean(1)).unsqueeze(1)  # (BB, 1, D)
 
         s = num_starts or 1
-        state = dyn.reset(data, s)
+        env = RoutingEnv(data)
+        state = env.reset(s)
         actions, logp = [], torch.zeros(bb, s, device=h.device)
         if num_starts:
             first = (torch.arange(s, device=h.device) % (n1 - 1) + 1).expand(bb, s)
-            state = dyn.step(dyn.choose_start_type(state, first), first)
+            state = env.start(state, first)
             actions.append(first)
         # every route may start with up to 2K vehicle-type switches (K-1 chosen, then a full turn when stuck)
         switches = 2 * data["veh_cap"].shape[1] * n1 if dyn.has_fleet(data) else 0
         limit = max_steps or 4 * n1 + 4 + switches
         began = time.perf_counter()
         for step in range(limit):
-            if dyn.done(state).all():
+            if env.done(state).all():
                 break
             if deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
                 raise OutOfTime(f"decoding stopped after {len(actions)} of {n1 - 1}+ steps")
@@ -323,7 +326,7 @@ class AttentionPolicy(nn.Module):
                 per_step = (time.perf_counter() - began) / step
                 if time.perf_counter() + per_step * (n1 - 1 - step) > deadline:
                     raise OutOfTime(f"decoding would take about {per_step * n1:.1f} s")
-            mask = dyn.action_mask(state)  # (BB, S, N+1)
+            mask = env.mask(state)  # (BB, S, N+1)
             cur = h.gather(1, state["current"].unsqueeze(-1).expand(-1, -1, d))
             q = graph_q + self.project_step(torch.cat([cur, self._context(state, data, glob, units)], dim=-1))
             q = q.view(bb, s, heads, -1).transpose(1, 2)  # (BB, H, S, dh)
@@ -345,7 +348,7 @@ class AttentionPolicy(nn.Module):
             else:
                 raise ValueError(f"unknown decode type {decode!r}")
             logp = logp + log_p.gather(-1, a.unsqueeze(-1)).squeeze(-1)
-            state = dyn.step(state, a)
+            state = env.step(state, a)
             actions.append(a)
         else:
             raise RuntimeError(f"decoding did not finish within {limit} steps")

@@ -39,6 +39,7 @@ from rl4co.utils.trainer import RL4COTrainer
 from envs.errors import Interrupted, NcoError
 from envs.generate.fleets import MIXES
 from envs.generate.variants import parse_variants
+from envs.rl.distributions import DISTRIBUTIONS
 from envs.rl.env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
 from nco.policy.checkpoints import FORMAT, load_checkpoint, save_checkpoint, transplant
 from nco.policy.model import AttentionPolicy, PolicyConfig
@@ -354,8 +355,8 @@ class TrainConfig:
             _whole_at_least("--experts", self.moe_experts, 1)
             if not 1 <= self.moe_top_k <= self.moe_experts:
                 raise NcoError(f"--top-k must be between 1 and --experts ({self.moe_experts}), got {self.moe_top_k}")
-        if self.distribution not in GENERATORS:
-            raise NcoError(f"unknown --distribution {self.distribution!r}; known: {', '.join(GENERATORS)}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise NcoError(f"unknown --distribution {self.distribution!r}; known: {', '.join(DISTRIBUTIONS)}")
         if self.logger not in ("csv", "tensorboard", "none"):
             raise NcoError(f"--logger must be csv, tensorboard or none, got {self.logger!r}")
         # the policy's own fields are checked by PolicyConfig itself
@@ -419,16 +420,6 @@ def _not_a_lightning_checkpoint(path: Path) -> str | None:
     if b"pytorch-lightning_version" not in keys or b"state_dict" not in keys:
         return "not a Lightning checkpoint (resume from RUN/lightning/last.ckpt, as nco train writes it)"
     return None
-
-
-# What a distribution's instances have beyond CVRP: the attribute groups the policy must read, the Instance
-# features it is trained on, and its name in the checkpoint (--variants batches name their own).
-DISTRIBUTIONS = {
-    "asymmetric": ((), ("asymmetric",), "CVRP"),
-    "road": ((), ("asymmetric",), "CVRP"),
-    "fleet": (("fleet",), ("fixed_costs", "fleet_limit", "heterogeneous_fleet", "profiles"), "HFVRP"),
-    "svrp": (("time_windows",), ("service_times", "stochastic", "time_windows"), "SVRP"),
-}
 
 
 def policy_for(
@@ -498,7 +489,8 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
     variants = parse_variants(cfg.variants) if cfg.variants else None
     if variants and cfg.distribution != "uniform":
         raise NcoError("--variants draws its own instances (uniform positions); leave --distribution at uniform")
-    attributes, features, name = DISTRIBUTIONS.get(cfg.distribution, ((), (), "CVRP"))
+    drawn = DISTRIBUTIONS[cfg.distribution]
+    attributes, features, name = drawn.groups, sorted(drawn.features), drawn.family
     if variants:
         features = set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
             v.time_windows for v in variants) else set())  # fmt: skip
