@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     funcs = complexities(args.tree)
     by_pkg: dict[str, list] = defaultdict(list)
-    for cc, path, name in funcs:
+    for cc, path, _name in funcs:
         by_pkg[Path(path).parts[0]].append(cc)
     print("| package | modules | lines | functions | over CC 10 |")
     print("|---|---:|---:|---:|---:|")

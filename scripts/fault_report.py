@@ -8,7 +8,7 @@ Each case runs `python -m nco ...` in a subprocess (fake OSRM servers on 127.0.0
 full disk, signals sent by this driver) and prints one Markdown row: the case, what nco did (exit status,
 seconds, its first line of stderr or the line that matters), and whether that is the expected behaviour.
 Exit status 1 if any case is not. The 10,000-client run is in scripts/bench_size.py; training's signal cases
-in tests/test_training.py (Lightning makes them slow).
+in tests/nco/train/test_run.py (Lightning makes them slow).
 """
 
 from __future__ import annotations

@@ -1,10 +1,27 @@
-"""Shared test helpers: budgets judged by behaviour, not by how busy this machine is right now."""
+"""Shared test helpers (tests import them with `from conftest import ...`): the repository's paths, running
+the command line in-process, and budgets judged by behaviour, not by how busy this machine is right now.
+
+The tests mirror the packages: tests/envs/model/ tests envs/model/, tests/nco/cli/ tests nco/cli/, and so on;
+file names are unique across the tree. Markers: `slow` (a second or more) and `osrm` (needs the binaries)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+DATA = ROOT / "data"
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """`nco ARGV...` in this process: (exit code, stdout, stderr)."""
+    from nco.cli.main import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 # One step a solver cannot interrupt (a decoding step or encoder layer, one local search, one GA iteration),
 # in CPU seconds; a busy machine stretches it in wall time by the share of a core the process got.

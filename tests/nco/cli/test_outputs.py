@@ -9,23 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_cli
 
 from envs.errors import NcoError
 from envs.io.json_format import load_solution_json, save_instance_json
 from envs.io.load import load_instance
 from envs.io.output_files import replaced, write_text
-from nco.cli.main import main
 from nco.cli.render import shown
 
-ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
 FLEET_VRP = ROOT / "data" / "hfvrp" / "X101-FSMFD.vrp"
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def small_city(tmp_path, name="small", ids=None) -> Path:

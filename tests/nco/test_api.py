@@ -2,14 +2,13 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import nco
 from envs.errors import NcoError
 
-ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import pyvrp
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ortools.constraint_solver import pywrapcp
@@ -25,7 +25,6 @@ from envs.model.solution import Route, Solution
 from nco.solvers import genetic
 
 SOLVERS = sorted(BASELINES)
-DATA = Path(__file__).resolve().parents[1] / "data"
 TL = 1.0
 
 

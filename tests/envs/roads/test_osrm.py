@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_cli
 
 from envs.errors import InstanceError, OsrmError
 from envs.generate.cvrp import capacity_for
@@ -31,7 +32,6 @@ from envs.roads.city_dataset import load_city_dataset, pbf_bbox, sample_instance
 from envs.roads.osrm_client import UnreachablePairs, _blocks, _checked, road_matrices, with_road_matrices
 from nco.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
 PBF = ROOT / "data" / "osm" / "monaco.osm.pbf"
 DATASET = ROOT / "data" / "monaco" / "monaco_1000.npz"
 MONACO_CITY = ROOT / "data" / "monaco" / "city.json"
@@ -89,12 +89,6 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def dataset():
     return load_city_dataset(DATASET)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def lonlat_doc(points: np.ndarray, name: str = "monaco-small") -> dict:

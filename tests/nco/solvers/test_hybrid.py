@@ -2,10 +2,9 @@
 
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from conftest import budget_slack, timed
+from conftest import ROOT, budget_slack, timed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +19,6 @@ from nco.policy.model import OutOfTime
 from nco.solvers import construct, genetic, hybrid
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
-ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
 C101 = ROOT / "data" / "solomon" / "C101.vrp"
 

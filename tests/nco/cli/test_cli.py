@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli
 
 from envs.io.json_format import load_solution_json
 from envs.io.load import load_instance
@@ -16,16 +17,9 @@ from envs.model.check import check
 from nco.cli.main import main
 from nco.policy.checkpoints import DEFAULT_CHECKPOINT
 
-ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
 SOLOMON = ROOT / "data" / "solomon" / "C101.vrp"
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("solver", ["nco", "ortools", "pyvrp"])

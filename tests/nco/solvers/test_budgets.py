@@ -3,11 +3,9 @@ budget, `--time-limit 0` means the construction alone for every solver, and torc
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from conftest import budget_slack, timed
+from conftest import ROOT, budget_slack, timed
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +18,6 @@ from nco.cli.main import main
 from nco.solvers import construct, hybrid
 from nco.solvers.pipeline import SolveOptions, solve_and_check
 
-ROOT = Path(__file__).resolve().parent.parent
 X_SET = [ROOT / "data" / "x" / name for name in ("X-n101-k25.vrp", "X-n157-k13.vrp", "X-n223-k34.vrp")]
 
 

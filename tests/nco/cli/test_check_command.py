@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from nco.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
 X101 = ROOT / "data" / "x" / "X-n101-k25.vrp"
 X101_SOL = X101.with_suffix(".sol")  # the best-known routes, Cost 27591
 HD110 = ROOT / "data" / "hfvrp" / "X110-HD.vrp"  # unrounded distances: its best known is 15859.34144...

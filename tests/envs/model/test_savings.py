@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +22,6 @@ from envs.model.distances import euclidean
 from envs.model.instance import Instance, VehicleType
 from envs.model.savings import _fit_counts, savings
 
-ROOT = Path(__file__).resolve().parent.parent
 SOLOMON = ROOT / "data" / "solomon"
 
 

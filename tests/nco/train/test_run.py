@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from envs.generate.cvrp import uniform_instances
 from envs.model.check import check
@@ -131,7 +132,7 @@ def test_shipped_matrix_checkpoint_beats_the_planar_one_on_held_out_monaco_roads
 def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_otherwise(tmp_path, capsys):
     from nco.cli.main import main
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     for instance, expected in ((root / "data" / "monaco" / "city.json", MATRIX_CHECKPOINT),
                                (root / "data" / "city.json", DEFAULT_CHECKPOINT)):  # fmt: skip
         out = tmp_path / f"{instance.parent.name}.json"
@@ -211,7 +212,6 @@ def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
 # ---------------------------------------------------------------- stopping cleanly, bad options, what a run writes
 TINY = ["--size", "10", "--train-size", "64", "--batch-size", "32", "--val-size", "32", "--layers", "1",
         "--embed-dim", "32", "--logger", "none", "--no-progress"]  # fmt: skip
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Popen, Path, signal.Signals]:

@@ -7,15 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from envs.io.json_format import load_solution_json
 from envs.io.load import load_instance
 from envs.model.check import check
 
-ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "data" / "city.json"
 STOP_WITHIN_S = 10.0  # the aim is well under a second (see scripts/fault_report.py); a busy CI core stretches it
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vrplib
+from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,6 @@ from envs.model.check import check
 from envs.model.instance import Instance, VehicleType
 from envs.model.solution import Route, Solution
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 X_NAMES = ["X-n101-k25", "X-n110-k13", "X-n120-k6"]
 SOLOMON_NAMES = sorted(p.stem for p in (DATA / "solomon").glob("*.vrp"))
 HFVRP_NAMES = sorted(p.stem for p in (DATA / "hfvrp").glob("*.vrp"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vrplib
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from envs.errors import InstanceError
 from envs.io.load import load_instance
 from nco.cli.main import main
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = sorted(p for p in DATA.rglob("*") if p.suffix in (".vrp", ".txt"))
 
 # ---------------------------------------------------------------- Solomon's text form
