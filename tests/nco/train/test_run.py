@@ -240,7 +240,7 @@ def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Po
 
 @pytest.mark.slow
 def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_path):
-    from nco.train.run import _not_a_lightning_checkpoint
+    from nco.train.config import _not_a_lightning_checkpoint
 
     runs = [_interrupted_run(tmp_path, "sigterm", "cli"), _interrupted_run(tmp_path, "sigint", "cli"),
             _interrupted_run(tmp_path, "sigterm_lib", "lib")]  # fmt: skip
@@ -283,7 +283,7 @@ def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_pa
 def test_ctrl_c_under_pythons_default_handler_is_still_a_keyboard_interrupt():
     """pytest (or a REPL) stops on KeyboardInterrupt; the CLI catches it as an NcoError and exits 130."""
     from envs.errors import NcoError
-    from nco.train.run import TrainingInterrupted, _SignalStop
+    from nco.train.callbacks import TrainingInterrupted, _SignalStop
 
     stop = _SignalStop()
     stop.signum, stop.previous = signal.SIGINT, {signal.SIGINT: signal.default_int_handler}
@@ -369,7 +369,8 @@ def test_last_ckpt_is_written_at_every_validation_and_train_restores_the_threads
 def test_result_names_no_missing_best_and_writes_null_for_a_nan_cost(tmp_path):
     from types import SimpleNamespace
 
-    from nco.train.run import ExportPolicy, _summary
+    from nco.train.callbacks import ExportPolicy
+    from nco.train.run import _summary
 
     export = ExportPolicy(tmp_path, {}, 64)  # best stays inf: no validation improved on nothing
     nan = SimpleNamespace(callback_metrics={"val/cost": torch.tensor(float("nan"))})
