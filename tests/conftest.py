@@ -39,3 +39,18 @@ def timed(fn: Callable[..., Any], *args, **kwargs) -> tuple[Any, float, float]:
 def budget_slack(budget: float, share: float) -> float:
     """How far past `budget` a solve may end: 10% plus one uninterruptible step, stretched by the load."""
     return 0.1 * budget + STEP_CPU_S / max(share, 0.05)
+
+
+def fleet_cases() -> dict:
+    """Hypothesis strategies of envs.generate.fleets.profiled_instance's arguments (seed, zones, mix, ...)."""
+    from hypothesis import strategies as st
+
+    from envs.generate.fleets import MIXES, ZONES
+
+    return {
+        "seed": st.integers(0, 2**16),
+        "zones": st.sampled_from([None, *ZONES]),
+        "mix": st.sampled_from(MIXES),
+        "preferences": st.booleans(),
+        "base": st.sampled_from(["uniform", "xlike"]),
+    }

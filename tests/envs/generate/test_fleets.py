@@ -6,11 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import fleet_cases
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from envs.errors import InstanceError
-from envs.generate.fleets import MIXES, ZONES, profiled_instance, profiled_instances
+from envs.generate.fleets import profiled_instance, profiled_instances
 from envs.io.json_format import instance_from_dict, instance_to_dict
 from envs.model.check import check
 from envs.model.instance import Instance, VehicleType
@@ -28,13 +28,7 @@ def _solution(data, tour) -> Solution:
 
 
 @settings(max_examples=15, deadline=None)
-@given(
-    seed=st.integers(0, 2**16),
-    zones=st.sampled_from([None, *ZONES]),
-    mix=st.sampled_from(MIXES),
-    preferences=st.booleans(),
-    base=st.sampled_from(["uniform", "xlike"]),
-)
+@given(**fleet_cases())
 @pytest.mark.slow
 def test_generated_fleets_and_rollouts_agree_with_the_checker(seed, zones, mix, preferences, base):
     """Rollouts under the masks (an untrained policy, sampled): each move is allowed for the current vehicle

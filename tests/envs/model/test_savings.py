@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fleet_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs.generate.cvrp import uniform_instance, uniform_instances
-from envs.generate.fleets import MIXES, ZONES, profiled_instance, profiled_instances
+from envs.generate.fleets import profiled_instance, profiled_instances
 from envs.generate.variants import ALL_VARIANTS, variant_instance
 from envs.io.load import load_instance
 from envs.model.check import check, unservable_clients
@@ -132,14 +132,7 @@ def test_every_variant_is_feasible(variant, n, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(
-    seed=st.integers(0, 2**16),
-    zones=st.sampled_from([None, *ZONES]),
-    mix=st.sampled_from(MIXES),
-    preferences=st.booleans(),
-    base=st.sampled_from(["uniform", "xlike"]),
-    n=st.integers(5, 60),
-)
+@given(**fleet_cases(), n=st.integers(5, 60))
 def test_profiled_fleets_are_feasible_within_their_counts(seed, zones, mix, preferences, base, n):
     inst = profiled_instance(n, seed, zones=zones, preferences=preferences, mix=mix, base=base)
     sol = savings(inst)
