@@ -104,11 +104,18 @@ def solve(
     if initial is None:
         initial = savings(instance, deadline=genetic.construction_deadline(t0, time_limit) if time_limit > 0 else None)
         construction = "savings" if initial is not None else "none (savings found no plan that fits the fleet)"
-    meta = {"time_limit": time_limit, "seed": seed, "initial_used": initial is not None,
-            "construction": construction, "clock": "cpu" if cpu_time else "wall"}  # fmt: skip
+    meta = {
+        "time_limit": time_limit,
+        "seed": seed,
+        "initial_used": initial is not None,
+        "construction": construction,
+        "clock": "cpu" if cpu_time else "wall",
+    }
     if time_limit <= 0 and initial is None:
-        raise NoSolutionFound(f"{NAME} --time-limit 0 returns its construction, and the savings construction found"
-                              f" no plan that fits the fleet (instance {instance.name}): give it a budget")  # fmt: skip
+        raise NoSolutionFound(
+            f"{NAME} --time-limit 0 returns its construction, and the savings construction found"
+            f" no plan that fits the fleet (instance {instance.name}): give it a budget"
+        )
     deadline = t0 + time_limit if time_limit > 0 and not cpu_time else None
     try:
         genetic.setup_fits(initial, t0, time_limit, deadline)
@@ -117,7 +124,9 @@ def solve(
         genetic.setup_fits(initial, t0, time_limit, deadline, build_s)
         seeds = [to_pyvrp_solution(data, initial)] if initial is not None else []
         clock = time.process_time if cpu_time else time.perf_counter
-        run = genetic.run_genetic(data, max(0.0, time_limit - build_s), seed=seed, initial=seeds, clock=clock, deadline=deadline)
+        run = genetic.run_genetic(
+            data, max(0.0, time_limit - build_s), seed=seed, initial=seeds, clock=clock, deadline=deadline
+        )
     except genetic.SearchSkipped as skipped:
         return genetic.construction_only(initial, NAME, t0, meta, [str(skipped)])
     meta["build_s"] = build_s

@@ -46,8 +46,17 @@ def _run(instance: Instance, label: str, opts: SolveOptions, budget: float) -> d
     except Exception as e:  # noqa: BLE001 - a failed run is a result too (e.g. no feasible solution in time)
         print(f"warning: {label} at {budget:g} s failed on {instance.name}: {e}", file=sys.stderr)
         cost, feasible, seconds, trace = float("nan"), False, float("nan"), []
-    return {"set": "", "instance": instance.name, "n": instance.num_clients, "solver": label, "budget": budget,
-            "cost": cost, "feasible": feasible, "seconds": seconds, "trace": trace}  # fmt: skip
+    return {
+        "set": "",
+        "instance": instance.name,
+        "n": instance.num_clients,
+        "solver": label,
+        "budget": budget,
+        "cost": cost,
+        "feasible": feasible,
+        "seconds": seconds,
+        "trace": trace,
+    }
 
 
 def load_set(name: str, count: int, seed: int) -> list[Instance]:
@@ -63,7 +72,12 @@ def load_set(name: str, count: int, seed: int) -> list[Instance]:
 def jobs_for(instances, budgets, seeds, checkpoint):
     for b in budgets:
         for inst in instances:
-            yield inst, f"nco hybrid ({seeds} seeds)", options_for("hybrid", b, checkpoint=checkpoint, num_seeds=seeds), b
+            yield (
+                inst,
+                f"nco hybrid ({seeds} seeds)",
+                options_for("hybrid", b, checkpoint=checkpoint, num_seeds=seeds),
+                b,
+            )
             yield inst, "nco hybrid (1 seed)", options_for("hybrid", b, checkpoint=checkpoint, num_seeds=1), b
             yield inst, "pyvrp", options_for("pyvrp", b), b
             yield inst, "ortools", options_for("ortools", b), b
@@ -104,7 +118,9 @@ def main() -> None:
         jobs = list(jobs_for(instances, budgets, args.seeds, args.checkpoint))
         if args.long_budget and args.long_count:
             step = max(1, len(instances) // args.long_count)
-            jobs += list(jobs_for(instances[::step][: args.long_count], [args.long_budget], args.seeds, args.checkpoint))
+            jobs += list(
+                jobs_for(instances[::step][: args.long_count], [args.long_budget], args.seeds, args.checkpoint)
+            )
         print(f"{name}: {len(instances)} instances, {len(jobs)} runs", file=sys.stderr, flush=True)
         with ProcessPoolExecutor(max_workers=args.workers, initializer=_init_worker) as pool:
             futures = [pool.submit(_run, *job) for job in jobs]
@@ -130,7 +146,9 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "trace"] + ["gap"])
         w.writeheader()
         for r in rows:
-            w.writerow({**{k: v for k, v in r.items() if k != "trace"}, "gap": 100 * (r["cost"] / ref[r["instance"]] - 1)})
+            w.writerow(
+                {**{k: v for k, v in r.items() if k != "trace"}, "gap": 100 * (r["cost"] / ref[r["instance"]] - 1)}
+            )
 
     solvers = list(dict.fromkeys(r["solver"] for r in rows))
     lines = ["| set | clients | budget (s) | " + " | ".join(solvers) + " |", "|---|---|---:|" + "---:|" * len(solvers)]
@@ -140,8 +158,11 @@ def main() -> None:
             for b in [*budgets, args.long_budget]:
                 cells, any_rows = [], False
                 for s in solvers:
-                    sel = [r for r in rows if r["set"] == name and r["solver"] == s and r["budget"] == b
-                           and lo <= r["n"] < hi]  # fmt: skip
+                    sel = [
+                        r
+                        for r in rows
+                        if r["set"] == name and r["solver"] == s and r["budget"] == b and lo <= r["n"] < hi
+                    ]
                     if not sel:
                         cells.append("")
                         continue
@@ -158,7 +179,11 @@ def main() -> None:
     ratio_lines = []
     b0 = min(budgets)
     for name in args.sets.split(","):
-        hyb = [r for r in rows if r["set"] == name and r["solver"].startswith(f"nco hybrid ({args.seeds}") and r["budget"] == b0]
+        hyb = [
+            r
+            for r in rows
+            if r["set"] == name and r["solver"].startswith(f"nco hybrid ({args.seeds}") and r["budget"] == b0
+        ]
         target = np.mean([100 * (r["cost"] / ref[r["instance"]] - 1) for r in hyb if r["feasible"]])
         longest = max(r["budget"] for r in rows if r["set"] == name and r["solver"] == "pyvrp")
         pv = [r for r in rows if r["set"] == name and r["solver"] == "pyvrp" and r["budget"] == longest]
@@ -170,16 +195,32 @@ def main() -> None:
         # Traces carry the solvers' integer-scaled objectives (distances rounded up), a hair above the checker's
         # exact costs: "matches" allows 0.01 gap points for that.
         hit = np.where(curve <= target_same + 0.01)[0]
-        when = f"{grid[hit[0]]:.2f} s ({grid[hit[0]] / b0:.1f}x)" if hit.size else f"not within {longest:g} s (> {longest / b0:.0f}x)"
+        when = (
+            f"{grid[hit[0]]:.2f} s ({grid[hit[0]] / b0:.1f}x)"
+            if hit.size
+            else f"not within {longest:g} s (> {longest / b0:.0f}x)"
+        )
         ratio_lines.append(f"| {name} | {target:.2f} | {len(pv)} | {target_same:.2f} | {when} |")
 
-    header = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.workers} workers (one core"
-              f" each); uniform sets seed {args.seed}; gap % to best known (x) or best found in this run (uN);"
-              f" [runs]")  # fmt: skip
-    text = "\n".join([header, "", *lines, "",
-                      f"budget overruns > 10%: {len(over)} of {len(rows)} runs; worst seconds/budget {worst:.3f}", "",
-                      f"| set | hybrid mean gap at {b0:g} s | instances with long PyVRP runs | hybrid gap on those |"
-                      " PyVRP alone reaches it at |", "|---|---:|---:|---:|---|", *ratio_lines])  # fmt: skip
+    header = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.workers} workers (one core"
+        f" each); uniform sets seed {args.seed}; gap % to best known (x) or best found in this run (uN);"
+        f" [runs]"
+    )
+    text = "\n".join(
+        [
+            header,
+            "",
+            *lines,
+            "",
+            f"budget overruns > 10%: {len(over)} of {len(rows)} runs; worst seconds/budget {worst:.3f}",
+            "",
+            f"| set | hybrid mean gap at {b0:g} s | instances with long PyVRP runs | hybrid gap on those |"
+            " PyVRP alone reaches it at |",
+            "|---|---:|---:|---:|---|",
+            *ratio_lines,
+        ]
+    )
     (out / "table.md").write_text(text + "\n")
     print(text)
     plot(rows, ref, args, out / "plot.png")

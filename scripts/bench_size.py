@@ -27,8 +27,10 @@ def instance_file(n: int, folder: Path) -> Path:
     path = folder / f"xlike-{n}-s1.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        code = ("from envs.generate.cvrp import xlike_instance; from envs.io.json_format import save_instance_json;"
-                f" save_instance_json(xlike_instance({n}, seed=1), {str(path)!r})")  # fmt: skip
+        code = (
+            "from envs.generate.cvrp import xlike_instance; from envs.io.json_format import save_instance_json;"
+            f" save_instance_json(xlike_instance({n}, seed=1), {str(path)!r})"
+        )
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     return path
 
@@ -37,8 +39,19 @@ def run(path: Path, solver: str, budget: float) -> dict:
     """One `nco solve` process: its wall time, its own peak memory (wait4), and its summary's figures."""
     import tempfile
 
-    cmd = [sys.executable, "-m", "nco", "solve", "--instance", str(path), "--solver", solver,
-           "--time-limit", str(budget), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "nco",
+        "solve",
+        "--instance",
+        str(path),
+        "--solver",
+        solver,
+        "--time-limit",
+        str(budget),
+        "--quiet",
+    ]
     began = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
@@ -50,9 +63,14 @@ def run(path: Path, solver: str, budget: float) -> dict:
     head = stdout.splitlines()[0] if stdout else ""
     found = re.search(r"cost (\S+) \| (\d+) vehicles \| ([\d.]+) s \| (\w+)", head)
     note = next((ln.strip() for ln in stdout.splitlines() if ln.strip().startswith("note:")), stderr.strip())
-    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, "cost": found[1] if found else "-",
-            "solve": found[3] if found else "-", "state": found[4] if found else f"exit {proc.returncode}",
-            "note": note[:160]}  # fmt: skip
+    return {
+        "wall": wall,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "cost": found[1] if found else "-",
+        "solve": found[3] if found else "-",
+        "state": found[4] if found else f"exit {proc.returncode}",
+        "note": note[:160],
+    }
 
 
 def main() -> int:
@@ -71,8 +89,11 @@ def main() -> int:
         for solver in args.solvers.split(","):
             r = run(path, solver, args.time_limit)
             note = r["note"].replace("|", "\\|")
-            print(f"| {n} | {solver} | {r['wall']:.1f} | {r['solve']} | {r['peak_mb']:.0f} | {r['cost']} |"
-                  f" {r['state']} | {note} |", flush=True)  # fmt: skip
+            print(
+                f"| {n} | {solver} | {r['wall']:.1f} | {r['solve']} | {r['peak_mb']:.0f} | {r['cost']} |"
+                f" {r['state']} | {note} |",
+                flush=True,
+            )
     return 0
 
 

@@ -57,9 +57,11 @@ def main() -> None:
     checkpoint = construct.prepare(inst, args.checkpoint)
     t_load = time.perf_counter() - t0
 
-    print(f"{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__} (default"
-          f" {torch_default} threads); {args.size} clients; {args.repeats} repeats after 2 warm-up runs;"
-          f" {load_average()} at the start")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__} (default"
+        f" {torch_default} threads); {args.size} clients; {args.repeats} repeats after 2 warm-up runs;"
+        f" {load_average()} at the start"
+    )
     print(f"{inst.name}; checkpoint {checkpoint}")
     print(f"import {t_import:.2f} s, checkpoint load {t_load:.3f} s")
     print("| torch threads | machine | decoding | rollouts | median (s) | best (s) |\n|---:|---|---|---:|---:|---:|")
@@ -75,10 +77,15 @@ def main() -> None:
                         if k >= 2:
                             times.append(sol.timings["construct"])
                     machine = "idle" if not procs else f"{procs} CPU-bound processes beside it"
-                    print(f"| {n} | {machine} | {name} | {sol.meta['rollouts']} | {statistics.median(times):.4f} |"
-                          f" {min(times):.4f} |", flush=True)  # fmt: skip
-    print(f"peak memory (max RSS) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB;"
-          f" {os.getloadavg()[0]:.1f} load average at the end")  # fmt: skip
+                    print(
+                        f"| {n} | {machine} | {name} | {sol.meta['rollouts']} | {statistics.median(times):.4f} |"
+                        f" {min(times):.4f} |",
+                        flush=True,
+                    )
+    print(
+        f"peak memory (max RSS) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB;"
+        f" {os.getloadavg()[0]:.1f} load average at the end"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,21 @@ PACKAGES = ("nco", "envs", "baselines")
 
 def complexities(tree: Path) -> list[tuple[int, str, str]]:
     """(complexity, file, function) of every function of the packages."""
-    cmd = [sys.executable, "-m", "ruff", "check", "--select", "C901", "--config", "lint.mccabe.max-complexity=0",
-           "--output-format", "concise", "--no-cache", "--exit-zero", *PACKAGES]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ruff",
+        "check",
+        "--select",
+        "C901",
+        "--config",
+        "lint.mccabe.max-complexity=0",
+        "--output-format",
+        "concise",
+        "--no-cache",
+        "--exit-zero",
+        *PACKAGES,
+    ]
     out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, check=True).stdout
     rows = []
     for line in out.splitlines():

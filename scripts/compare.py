@@ -90,9 +90,13 @@ def _run(instance: Instance, opts: SolveOptions) -> dict:
         solution, report = solve_and_check(instance, opts)  # timed after the solver's imports
     except NcoError as e:  # not a number: the table says why
         status = "cannot model" if isinstance(e, UnsupportedFeatureError) else "failed"
-        return row | {"solver": label(opts, _policy_of(instance, opts, None)), "cost": float("nan"), "feasible": False,
-                      "seconds": float("nan"),
-                      "status": f"{status}: {e}"}  # fmt: skip
+        return row | {
+            "solver": label(opts, _policy_of(instance, opts, None)),
+            "cost": float("nan"),
+            "feasible": False,
+            "seconds": float("nan"),
+            "status": f"{status}: {e}",
+        }
     elapsed = solution.timings["total"]
     if not report.feasible:
         print(f"warning: {opts.solver} infeasible on {instance.name}: {report.violations[0]}", file=sys.stderr)
@@ -161,8 +165,14 @@ def _reference_run(instance: Instance, seconds: float) -> dict:
     report = check(instance, solution)
     if not report.feasible:
         raise SystemExit(f"reference {solution.solver} infeasible on {instance.name}: {report.violations[0]}")
-    return {"instance": instance.name, "n": instance.num_clients, "solver": reference_key(instance, seconds),
-            "cost": report.cost, "feasible": report.feasible, "seconds": solution.timings["solve"]}  # fmt: skip
+    return {
+        "instance": instance.name,
+        "n": instance.num_clients,
+        "solver": reference_key(instance, seconds),
+        "cost": report.cost,
+        "feasible": report.feasible,
+        "seconds": solution.timings["solve"],
+    }
 
 
 def reference_key(instance: Instance, seconds: float) -> str:
@@ -298,8 +308,11 @@ def solver_spec(spec: str, args) -> SolveOptions:
     """NAME[:CHECKPOINT][@SECONDS][~QUANTILE] -> SolveOptions (check_options has vetted it)."""
     name, checkpoint, seconds, quantile = spec_parts(spec)
     budget = float(seconds) if seconds else args.time_limit
-    options = {"plan_quantile": float(quantile) if quantile else None,
-               "samples": args.samples if args.set == "robust" else None, "seed": args.sample_seed}  # fmt: skip
+    options = {
+        "plan_quantile": float(quantile) if quantile else None,
+        "samples": args.samples if args.set == "robust" else None,
+        "seed": args.sample_seed,
+    }
     if name in NCO_SPECS:
         options["checkpoint"] = checkpoint or args.checkpoint
     if name == "policy":
@@ -311,8 +324,9 @@ def robust_table(rows: list[dict]) -> str:
     """Per size and solver: Monte Carlo means (expected cost, its spread, time-window feasibility, routes fully
     on time, lateness), the expected cost relative to OR-Tools' on the same instances, and the solve time."""
     solvers = list(dict.fromkeys(r["solver"] for r in rows))
-    ortools = {r["instance"]: r["expected_cost"] for r in rows if r["solver"].startswith("ortools") and
-               r["status"] == "ok"}  # fmt: skip
+    ortools = {
+        r["instance"]: r["expected_cost"] for r in rows if r["solver"].startswith("ortools") and r["status"] == "ok"
+    }
     lines = [
         "| clients | solver | instances | expected cost | cost std | vs OR-Tools | TW feasibility | routes on time"
         " | lateness | nominally feasible | time (s) |",
@@ -355,9 +369,11 @@ ALL_SPECS = tuple(SOLVERS)
 SPEC_OPTIONS = {
     "starts": (lambda name, ckpt, secs: name == "policy", "only policy (nco) specs"),
     "checkpoint": (lambda name, ckpt, secs: name in NCO_SPECS and not ckpt, "only nco specs without :CHECKPOINT"),
-    "time_limit": (lambda name, ckpt, secs: name in TIMED_SPECS and not secs,
-                   "only hybrid, ortools, pyvrp and ortools+policy specs without @SECONDS"),
-}  # fmt: skip
+    "time_limit": (
+        lambda name, ckpt, secs: name in TIMED_SPECS and not secs,
+        "only hybrid, ortools, pyvrp and ortools+policy specs without @SECONDS",
+    ),
+}
 
 
 def refuse(message: str) -> NoReturn:
@@ -478,8 +494,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("set", choices=SET_OPTIONS)
     ap.add_argument("--sizes", type=client_counts, default=(50, 100, 200), help="robust set: client counts")
     ap.add_argument("--samples", type=positive_int, default=1000, help="robust set: Monte Carlo samples per solution")
-    ap.add_argument("--sample-seed", type=int, default=0,
-                    help="seed of the solvers and (robust set) of the Monte Carlo evaluation")  # fmt: skip
+    ap.add_argument(
+        "--sample-seed", type=int, default=0, help="seed of the solvers and (robust set) of the Monte Carlo evaluation"
+    )
     ap.add_argument(
         "--variants",
         default="CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL",
@@ -487,17 +504,29 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--keep-fleet", action="store_true", help="solomon: keep the VEHICLES limit (default: unlimited)")
     ap.add_argument("--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road set")
-    ap.add_argument("--count", type=positive_int, default=128,
-                    help="generated sets: instances (per variant, zone kind or size), default 128; x, solomon,"
-                         " hfvrp: the first COUNT of the folder in the table's order (by clients for x and hfvrp,"
-                         " by name for solomon), default all; more than the folder holds is refused")  # fmt: skip
+    ap.add_argument(
+        "--count",
+        type=positive_int,
+        default=128,
+        help="generated sets: instances (per variant, zone kind or size), default 128; x, solomon,"
+        " hfvrp: the first COUNT of the folder in the table's order (by clients for x and hfvrp,"
+        " by name for solomon), default all; more than the folder holds is refused",
+    )
     ap.add_argument("--size", type=positive_int, default=100, help="clients per generated instance (not robust)")
     ap.add_argument("--seed", type=int, default=2026, help="generated sets: seed of the instances")
     ap.add_argument("--folder", default=None, help="x, solomon, hfvrp: the folder of .vrp files (default data/SET)")
-    ap.add_argument("--time-limit", type=seconds, default=5.0,
-                    help="seconds per instance for hybrid, OR-Tools and PyVRP specs without @SECONDS")  # fmt: skip
-    ap.add_argument("--reference-time", type=seconds, default=10.0,
-                    help="PyVRP CPU seconds for the reference of generated sets (x, solomon, hfvrp: best known)")  # fmt: skip
+    ap.add_argument(
+        "--time-limit",
+        type=seconds,
+        default=5.0,
+        help="seconds per instance for hybrid, OR-Tools and PyVRP specs without @SECONDS",
+    )
+    ap.add_argument(
+        "--reference-time",
+        type=seconds,
+        default=10.0,
+        help="PyVRP CPU seconds for the reference of generated sets (x, solomon, hfvrp: best known)",
+    )
     ap.add_argument("--checkpoint", default=None, help="policy of nco specs without :CHECKPOINT")
     ap.add_argument("--starts", type=positive_int, default=100, help="multi-start of the nco spec")
     ap.add_argument(
@@ -550,14 +579,18 @@ def main(argv: list[str] | None = None) -> None:
         from envs.generate.svrp import svrp_instances
 
         instances = svrp_instances(args.sizes, args.count, args.seed)
-        title = (f"{args.count} SVRPBench-like cities per size {args.sizes} (seed {args.seed}); Monte Carlo:"
-                 f" {args.samples} samples, seed {args.sample_seed}")  # fmt: skip
+        title = (
+            f"{args.count} SVRPBench-like cities per size {args.sizes} (seed {args.seed}); Monte Carlo:"
+            f" {args.samples} samples, seed {args.sample_seed}"
+        )
     elif args.set == "solomon":
         from envs.io.load import load_instance
 
         instances = [load_instance(f) for f in sorted(folder_of(args).glob("*.vrp"))[:limit]]
         if not args.keep_fleet:  # the policy and the references minimise distance; the fleet is not the objective
-            instances = [replace(inst, fleet=[replace(inst.fleet[0], count=None), *inst.fleet[1:]]) for inst in instances]
+            instances = [
+                replace(inst, fleet=[replace(inst.fleet[0], count=None), *inst.fleet[1:]]) for inst in instances
+            ]
         title = f"{len(instances)} Solomon VRPTW instances ({'fleet limits kept' if args.keep_fleet else 'unlimited fleet'})"
     else:
         from envs.io.load import load_instance

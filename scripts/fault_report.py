@@ -50,16 +50,27 @@ class Run:
 
 def nco(*args, env: dict | None = None, preexec=None, timeout: float = 300) -> Run:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "nco", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=preexec)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "nco", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec,
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - started)
 
 
 def nco_signalled(args: list, sig: int, after: float = 1.0) -> Run:
     """Start nco, wait for its 'solve has started' line (NCO_PROGRESS=1), `after` seconds more, send `sig`."""
-    proc = subprocess.Popen([sys.executable, "-m", "nco", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NCO_PROGRESS": "1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nco", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NCO_PROGRESS": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     seen = []
     while not any("Ctrl-C stops it" in ln for ln in seen):
         ln = proc.stderr.readline()
@@ -97,8 +108,13 @@ def matrix_doc(entry: float, everywhere: bool = False) -> dict:
     m = [[0.0 if i == j else (entry if everywhere else m[i][j]) for j in range(4)] for i in range(4)]
     if not everywhere:
         m[1][2] = entry
-    return {"name": "matrix", "depot": {"id": "d"}, "clients": [{"id": c, "demand": 1} for c in "abc"],
-            "fleet": [{"capacity": 5, "count": 3}], "distance_matrix": m}  # fmt: skip
+    return {
+        "name": "matrix",
+        "depot": {"id": "d"},
+        "clients": [{"id": c, "demand": 1} for c in "abc"],
+        "fleet": [{"capacity": 5, "count": 3}],
+        "distance_matrix": m,
+    }
 
 
 def solomon_text(rows: list[list[str]]) -> str:
@@ -219,8 +235,17 @@ def osrm_case(behaviour: Callable, *extra) -> Callable[[Path], Run]:
     def run(tmp: Path) -> Run:
         url, stop = fake_osrm(behaviour)
         try:
-            return nco("solve", "--instance", write(tmp, "ll.json", LONLAT), "--osrm-url", url, "--time-limit", 0.2,
-                       *extra, env={"NCO_CACHE": str(tmp / "cache")})  # fmt: skip
+            return nco(
+                "solve",
+                "--instance",
+                write(tmp, "ll.json", LONLAT),
+                "--osrm-url",
+                url,
+                "--time-limit",
+                0.2,
+                *extra,
+                env={"NCO_CACHE": str(tmp / "cache")},
+            )
         finally:
             stop()
 
@@ -277,8 +302,9 @@ def folder_huge(tmp: Path) -> Run:
     huge = city_doc()
     huge["fleet"][0]["capacity"] = 1e308
     folder = folder_with(tmp, {"good.json": city_doc(), "huge.json": huge})
-    return nco("solve", "--instance", folder, "--solver", "pyvrp", "--time-limit", 0.3, "--workers", 1, "--output",
-               tmp / "out")  # fmt: skip
+    return nco(
+        "solve", "--instance", folder, "--solver", "pyvrp", "--time-limit", 0.3, "--workers", 1, "--output", tmp / "out"
+    )
 
 
 def folder_collide(tmp: Path) -> Run:
@@ -295,15 +321,32 @@ def folder_workers(tmp: Path) -> Run:
 
 def folder_signal(tmp: Path) -> Run:
     folder = folder_with(tmp, {f"{s}.json": CITY.read_text() for s in "abcd"})
-    return nco_signalled(["solve", "--instance", folder, "--solver", "pyvrp", "--time-limit", 120, "--workers", 1,
-                          "--output", tmp / "out"], signal.SIGINT)  # fmt: skip
+    return nco_signalled(
+        [
+            "solve",
+            "--instance",
+            folder,
+            "--solver",
+            "pyvrp",
+            "--time-limit",
+            120,
+            "--workers",
+            1,
+            "--output",
+            tmp / "out",
+        ],
+        signal.SIGINT,
+    )
 
 
 def signalled(solver: str, sig: int) -> Callable[[Path], Run]:
     def run(tmp: Path) -> Run:
         out = tmp / "plan.json"
-        r = nco_signalled(["solve", "--instance", CITY, "--solver", solver, "--time-limit", 120, "--quiet",
-                           "--output", out], sig, after=3.0)  # into the search, past the imports  # fmt: skip
+        r = nco_signalled(
+            ["solve", "--instance", CITY, "--solver", solver, "--time-limit", 120, "--quiet", "--output", out],
+            sig,
+            after=3.0,
+        )  # into the search, past the imports
         saved = json.loads(out.read_text())["meta"].get("interrupted") if out.exists() else None
         r.out += f"\nsaved, meta.interrupted = {saved}"
         return r
@@ -343,8 +386,12 @@ def osrm_serve_sigterm(tmp: Path) -> Run:
 
     graph = osrm_engine.build(ROOT / "data" / "osm" / "monaco.osm.pbf", tmp / "graph")
     port = osrm_engine.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "nco", "osrm", "serve", "--graph", str(graph), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nco", "osrm", "serve", "--graph", str(graph), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdout.readline()  # "serving ..."
     sent = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
@@ -365,95 +412,253 @@ def cases() -> list[Case]:
     s, c = "silent wrong answer", "data loss"
     h, e = "runaway or hang", "exit codes and messages"
     return [
-        Case(s, "distance 1e20 in a 4-node matrix", solve_file("m.json", matrix_doc(1e20)), refused("1e+20"),
-             "refused, naming the value"),
-        Case(s, "every matrix entry 1e308", solve_file("m.json", matrix_doc(1e308, everywhere=True)),
-             refused("1e+308"), "refused, naming the value"),
-        Case(s, "OSRM answer with 1e308 entries", osrm_case(json_answer(table_1e308())), refused("1e+308"),
-             "refused, naming the value"),
-        Case(s, "Solomon client at (45.5, 68.25)",
-             solve_file("s.txt", solomon_text([SOLOMON_ROWS[0], ["1", "45.5", "68.25", *SOLOMON_ROWS[1][3:]],
-                                               SOLOMON_ROWS[2]]), "--solver", "pyvrp"),
-             lambda r: r.code == 0, "read exactly, solved"),
-        Case(s, "Solomon due date 1127.5", solve_file("s.txt", solomon_with(1, 5, "1127.5"), "--solver", "pyvrp"),
-             lambda r: r.code == 0, "read exactly, solved"),
-        Case(s, "Solomon demand 'ten'", solve_file("s.txt", solomon_with(1, 3, "ten")),
-             refused("line", "demand 'ten' is not a number"), "refused by line and field"),
-        Case(s, "VRPLIB PRIZE_SECTION",
-             solve_file("p.vrp", VRP.replace("DEPOT_SECTION", "PRIZE_SECTION\n1 0\n2 5\n3 5\nDEPOT_SECTION")),
-             refused("PRIZE_SECTION (prize-collecting) is not supported"), "refused by name"),
-        Case(s, "VRPLIB RELEASE_TIME_SECTION",
-             solve_file("r.vrp", VRP.replace("DEPOT_SECTION", "RELEASE_TIME_SECTION\n1 0\n2 5\n3 5\nDEPOT_SECTION")),
-             refused("RELEASE_TIME_SECTION (release times) is not supported"), "refused by name"),
-        Case(s, "VRPLIB TYPE PCVRP", solve_file("t.vrp", VRP.replace("TYPE: CVRP", "TYPE: PCVRP")),
-             refused("TYPE PCVRP (prize-collecting) is not supported"), "refused by name"),
-        Case(s, "VRPLIB DIMENSION 5 for 3 nodes", solve_file("d.vrp", VRP.replace("DIMENSION: 3", "DIMENSION: 5")),
-             refused("DIMENSION is 5 but NODE_COORD_SECTION has 3 nodes"), "refused"),
-        Case(s, "VRPLIB node listed twice", solve_file("n.vrp", VRP.replace("3 6 8", "2 6 8")),
-             refused("twice"), "refused, naming the line"),
-        Case(s, "coordinates 1e308",
-             solve_file("c.json", city_doc(depot={"id": "depot", "x": 1e308, "y": 50.0})), refused(),
-             "refused in one line, no RuntimeWarning"),
-        Case(s, "noise_sigma 1e308",
-             solve_file("n.json", city_doc(travel_model={"noise_sigma": 1e308})), refused(),
-             "refused in one line"),
-        Case(s, "--time-limit nan", solve("--instance", CITY, "--solver", "pyvrp", "--time-limit", "nan"),
-             refused("--time-limit must be a finite number"), "refused"),
-        Case(s, "--time-limit inf", solve("--instance", CITY, "--time-limit", "inf"),
-             refused("--time-limit must be a finite number"), "refused"),
-        Case(s, "--seeds -3", solve("--instance", CITY, "--seeds", -3), refused("--seeds must be 1 or more"),
-             "refused"),
-        Case(s, "nco check: file claims cost 1.0", check_claim,
-             lambda r: r.code == 1 and "the file claims cost 1" in r.out, "a note and exit 1", "claims"),
-        Case(s, "escape sequences in the instance name", injected,
-             lambda r: r.code == 0 and "raw control characters in stdout: False" in r.out, "escaped (\\x1b)",
-             "raw control"),
-        Case(c, "--output under a file, 60 s budget", unwritable_output,
-             lambda r: r.code == 2 and r.seconds < 30 and "is a file, not a folder" in r.err, "refused before solving"),
-        Case(c, "full disk on --output (file size limit)", full_disk,
-             lambda r: r.code == 2 and "previous file intact: True; files: ['plan.json']" in r.out
-             and "cannot write" in r.err, "error names the file, old file whole, routes printed", "previous"),
-        Case(c, "folder: a schema-valid capacity of 1e308", folder_huge,
-             lambda r: r.code == 1 and "2 instances, 1 feasible" in r.out, "that file fails alone", "instances"),
-        Case(c, "folder: a.json and a.vrp", folder_collide,
-             lambda r: r.code == 0 and "a.json.solution.json a.vrp.solution.json" in r.out, "no collision",
-             "outputs:"),
-        Case(c, "folder: --workers 1000 for 7 files", folder_workers,
-             lambda r: r.code == 0 and "workers, not 1000" in r.err, "capped at the cores, with a note", "workers"),
-        Case(c, "folder: Ctrl-C while solving", folder_signal,
-             lambda r: r.code == 130 and "not started (interrupted)" in r.out and r.seconds < 5,
-             "running solve saved, the rest listed, exit 130", "files ran"),
+        Case(
+            s,
+            "distance 1e20 in a 4-node matrix",
+            solve_file("m.json", matrix_doc(1e20)),
+            refused("1e+20"),
+            "refused, naming the value",
+        ),
+        Case(
+            s,
+            "every matrix entry 1e308",
+            solve_file("m.json", matrix_doc(1e308, everywhere=True)),
+            refused("1e+308"),
+            "refused, naming the value",
+        ),
+        Case(
+            s,
+            "OSRM answer with 1e308 entries",
+            osrm_case(json_answer(table_1e308())),
+            refused("1e+308"),
+            "refused, naming the value",
+        ),
+        Case(
+            s,
+            "Solomon client at (45.5, 68.25)",
+            solve_file(
+                "s.txt",
+                solomon_text([SOLOMON_ROWS[0], ["1", "45.5", "68.25", *SOLOMON_ROWS[1][3:]], SOLOMON_ROWS[2]]),
+                "--solver",
+                "pyvrp",
+            ),
+            lambda r: r.code == 0,
+            "read exactly, solved",
+        ),
+        Case(
+            s,
+            "Solomon due date 1127.5",
+            solve_file("s.txt", solomon_with(1, 5, "1127.5"), "--solver", "pyvrp"),
+            lambda r: r.code == 0,
+            "read exactly, solved",
+        ),
+        Case(
+            s,
+            "Solomon demand 'ten'",
+            solve_file("s.txt", solomon_with(1, 3, "ten")),
+            refused("line", "demand 'ten' is not a number"),
+            "refused by line and field",
+        ),
+        Case(
+            s,
+            "VRPLIB PRIZE_SECTION",
+            solve_file("p.vrp", VRP.replace("DEPOT_SECTION", "PRIZE_SECTION\n1 0\n2 5\n3 5\nDEPOT_SECTION")),
+            refused("PRIZE_SECTION (prize-collecting) is not supported"),
+            "refused by name",
+        ),
+        Case(
+            s,
+            "VRPLIB RELEASE_TIME_SECTION",
+            solve_file("r.vrp", VRP.replace("DEPOT_SECTION", "RELEASE_TIME_SECTION\n1 0\n2 5\n3 5\nDEPOT_SECTION")),
+            refused("RELEASE_TIME_SECTION (release times) is not supported"),
+            "refused by name",
+        ),
+        Case(
+            s,
+            "VRPLIB TYPE PCVRP",
+            solve_file("t.vrp", VRP.replace("TYPE: CVRP", "TYPE: PCVRP")),
+            refused("TYPE PCVRP (prize-collecting) is not supported"),
+            "refused by name",
+        ),
+        Case(
+            s,
+            "VRPLIB DIMENSION 5 for 3 nodes",
+            solve_file("d.vrp", VRP.replace("DIMENSION: 3", "DIMENSION: 5")),
+            refused("DIMENSION is 5 but NODE_COORD_SECTION has 3 nodes"),
+            "refused",
+        ),
+        Case(
+            s,
+            "VRPLIB node listed twice",
+            solve_file("n.vrp", VRP.replace("3 6 8", "2 6 8")),
+            refused("twice"),
+            "refused, naming the line",
+        ),
+        Case(
+            s,
+            "coordinates 1e308",
+            solve_file("c.json", city_doc(depot={"id": "depot", "x": 1e308, "y": 50.0})),
+            refused(),
+            "refused in one line, no RuntimeWarning",
+        ),
+        Case(
+            s,
+            "noise_sigma 1e308",
+            solve_file("n.json", city_doc(travel_model={"noise_sigma": 1e308})),
+            refused(),
+            "refused in one line",
+        ),
+        Case(
+            s,
+            "--time-limit nan",
+            solve("--instance", CITY, "--solver", "pyvrp", "--time-limit", "nan"),
+            refused("--time-limit must be a finite number"),
+            "refused",
+        ),
+        Case(
+            s,
+            "--time-limit inf",
+            solve("--instance", CITY, "--time-limit", "inf"),
+            refused("--time-limit must be a finite number"),
+            "refused",
+        ),
+        Case(
+            s, "--seeds -3", solve("--instance", CITY, "--seeds", -3), refused("--seeds must be 1 or more"), "refused"
+        ),
+        Case(
+            s,
+            "nco check: file claims cost 1.0",
+            check_claim,
+            lambda r: r.code == 1 and "the file claims cost 1" in r.out,
+            "a note and exit 1",
+            "claims",
+        ),
+        Case(
+            s,
+            "escape sequences in the instance name",
+            injected,
+            lambda r: r.code == 0 and "raw control characters in stdout: False" in r.out,
+            "escaped (\\x1b)",
+            "raw control",
+        ),
+        Case(
+            c,
+            "--output under a file, 60 s budget",
+            unwritable_output,
+            lambda r: r.code == 2 and r.seconds < 30 and "is a file, not a folder" in r.err,
+            "refused before solving",
+        ),
+        Case(
+            c,
+            "full disk on --output (file size limit)",
+            full_disk,
+            lambda r: (
+                r.code == 2 and "previous file intact: True; files: ['plan.json']" in r.out and "cannot write" in r.err
+            ),
+            "error names the file, old file whole, routes printed",
+            "previous",
+        ),
+        Case(
+            c,
+            "folder: a schema-valid capacity of 1e308",
+            folder_huge,
+            lambda r: r.code == 1 and "2 instances, 1 feasible" in r.out,
+            "that file fails alone",
+            "instances",
+        ),
+        Case(
+            c,
+            "folder: a.json and a.vrp",
+            folder_collide,
+            lambda r: r.code == 0 and "a.json.solution.json a.vrp.solution.json" in r.out,
+            "no collision",
+            "outputs:",
+        ),
+        Case(
+            c,
+            "folder: --workers 1000 for 7 files",
+            folder_workers,
+            lambda r: r.code == 0 and "workers, not 1000" in r.err,
+            "capped at the cores, with a note",
+            "workers",
+        ),
+        Case(
+            c,
+            "folder: Ctrl-C while solving",
+            folder_signal,
+            lambda r: r.code == 130 and "not started (interrupted)" in r.out and r.seconds < 5,
+            "running solve saved, the rest listed, exit 130",
+            "files ran",
+        ),
         *[
-            Case(c, f"{signal.Signals(sig).name} during a {solver} solve", signalled(solver, sig),
-                 lambda r, sig=sig: r.code == 128 + sig and r.seconds < 2
-                 and f"meta.interrupted = {signal.Signals(sig).name}" in r.out,
-                 "stops within a second, best plan saved, exit 130/143", "interrupted by")
+            Case(
+                c,
+                f"{signal.Signals(sig).name} during a {solver} solve",
+                signalled(solver, sig),
+                lambda r, sig=sig: (
+                    r.code == 128 + sig and r.seconds < 2 and f"meta.interrupted = {signal.Signals(sig).name}" in r.out
+                ),
+                "stops within a second, best plan saved, exit 130/143",
+                "interrupted by",
+            )
             for solver in ("nco", "pyvrp", "ortools")
             for sig in (signal.SIGINT, signal.SIGTERM)
         ],
-        Case(c, "nco osrm serve gets SIGTERM", osrm_serve_sigterm,
-             lambda r: r.code == 0 and "osrm-routed left running: 0" in r.out, "stops osrm-routed, exit 0", "left"),
+        Case(
+            c,
+            "nco osrm serve gets SIGTERM",
+            osrm_serve_sigterm,
+            lambda r: r.code == 0 and "osrm-routed left running: 0" in r.out,
+            "stops osrm-routed, exit 0",
+            "left",
+        ),
         Case(c, "nco train --epochs 0", train("--epochs", 0), refused("--epochs"), "refused before Lightning"),
-        Case(h, "--samples 10000000", solve("--instance", ROOT / "data" / "svrp" / "city-day-100.json", "--samples",
-                                            10_000_000), refused("--samples must be between 0 and 1,000,000"),
-             "refused at once"),
-        Case(h, "OSRM server trickling a byte a second", osrm_case(trickle, "--osrm-timeout", 3),
-             lambda r: r.code == 2 and r.seconds < 15 and r.err.count("\n") == 1, "one deadline: refused after 3 s"),
-        Case(h, "OSRM server streaming an endless body", osrm_case(endless, "--osrm-timeout", 20),
-             lambda r: r.code == 2 and r.seconds < 25 and r.err.count("\n") == 1, "capped body: refused"),
-        Case(e, "valid fleet too small (count 1)", infeasible_fleet, lambda r: r.code in (1, 3),
-             "exit 1 (infeasible) or 3 (nothing found), not 2", "fault-city"),
+        Case(
+            h,
+            "--samples 10000000",
+            solve("--instance", ROOT / "data" / "svrp" / "city-day-100.json", "--samples", 10_000_000),
+            refused("--samples must be between 0 and 1,000,000"),
+            "refused at once",
+        ),
+        Case(
+            h,
+            "OSRM server trickling a byte a second",
+            osrm_case(trickle, "--osrm-timeout", 3),
+            lambda r: r.code == 2 and r.seconds < 15 and r.err.count("\n") == 1,
+            "one deadline: refused after 3 s",
+        ),
+        Case(
+            h,
+            "OSRM server streaming an endless body",
+            osrm_case(endless, "--osrm-timeout", 20),
+            lambda r: r.code == 2 and r.seconds < 25 and r.err.count("\n") == 1,
+            "capped body: refused",
+        ),
+        Case(
+            e,
+            "valid fleet too small (count 1)",
+            infeasible_fleet,
+            lambda r: r.code in (1, 3),
+            "exit 1 (infeasible) or 3 (nothing found), not 2",
+            "fault-city",
+        ),
         Case(e, "--seed -1", solve("--instance", CITY, "--seed", -1), refused("--seed must be"), "specific message"),
-        Case(e, "osrm build --out a file",
-             lambda tmp: nco("osrm", "build", "--pbf", ROOT / "data" / "osm" / "monaco.osm.pbf", "--out",
-                             write(tmp, "f", "x")), refused("is a file"), "specific message"),
+        Case(
+            e,
+            "osrm build --out a file",
+            lambda tmp: nco(
+                "osrm", "build", "--pbf", ROOT / "data" / "osm" / "monaco.osm.pbf", "--out", write(tmp, "f", "x")
+            ),
+            refused("is a file"),
+            "specific message",
+        ),
         Case(e, "nco train --size 0", train("--size", 0), refused("--size"), "specific message"),
         Case(e, "nco train --batch-size 0", train("--batch-size", 0), refused("--batch-size"), "specific message"),
         Case(e, "nco train --lr -1", train("--lr", -1), refused("--lr"), "specific message"),
         Case(e, "nco train --embed-dim 13", train("--embed-dim", 13), refused("--embed-dim 13"), "specific message"),
         Case(e, "nco train --devices abc", train("--devices", "abc"), refused("--devices"), "specific message"),
         Case(e, "nco train --resume an nco .pt", train_resume_pt, refused("--resume"), "specific message"),
-    ]  # fmt: skip
+    ]
 
 
 def main() -> int:
@@ -483,8 +688,11 @@ def report(args) -> int:
                 run, ok, said = Run(-1, "", "", 0.0), False, f"driver failed: {type(err).__name__}: {err}"
         bad += not ok
         said = said.replace("|", "\\|")[:150]
-        print(f"| {case.group} | {case.name} | {case.expected} | {run.code} | {run.seconds:.2f} | {said} |"
-              f" {'yes' if ok else '**NO**'} |", flush=True)  # fmt: skip
+        print(
+            f"| {case.group} | {case.name} | {case.expected} | {run.code} | {run.seconds:.2f} | {said} |"
+            f" {'yes' if ok else '**NO**'} |",
+            flush=True,
+        )
     print(f"\n{len(chosen) - bad} of {len(chosen)} cases behave as expected")
     return 1 if bad else 0
 

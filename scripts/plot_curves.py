@@ -50,8 +50,10 @@ def main() -> None:
         costs = [r["val_cost"] for r in curve]
         ax_n.plot([r["instances_seen"] for r in curve], costs, marker="o", ms=3, label=label(run))
         ax.plot(minutes, costs, marker="o", ms=3, label=label(run))
-        print(f"| {run.name} | {minutes[-1]:.1f} | {int(curve[-1]['epoch'])} | {int(curve[-1]['instances_seen'])}"
-              f" | {costs[0]:.3f} | {costs[-1]:.3f} | {min(costs):.3f} |")  # fmt: skip
+        print(
+            f"| {run.name} | {minutes[-1]:.1f} | {int(curve[-1]['epoch'])} | {int(curve[-1]['instances_seen'])}"
+            f" | {costs[0]:.3f} | {costs[-1]:.3f} | {min(costs):.3f} |"
+        )
     ax_n.set_xlabel("training instances")
     ax_n.set_ylabel("validation cost (greedy, best of the POMO starts)")
     ax.set_xlabel("training minutes (this machine)")

@@ -45,8 +45,12 @@ def load(rel: str):
 
 
 def report_dict(report) -> dict:
-    return {"cost": report.cost, "feasible": report.feasible, "routes": report.num_routes,
-            "violations": len(report.violations)}  # fmt: skip
+    return {
+        "cost": report.cost,
+        "feasible": report.feasible,
+        "routes": report.num_routes,
+        "violations": len(report.violations),
+    }
 
 
 def policy_figures() -> dict:
@@ -111,8 +115,19 @@ def checker_figures() -> dict:
 def training_figures(tmp: Path) -> dict:
     from nco.train.run import TrainConfig, train
 
-    cfg = TrainConfig(num_clients=10, epochs=1, batch_size=16, train_size=64, val_size=32, seed=0,
-                      out_dir=str(tmp / "run"), logger="none", progress_bar=False, accelerator="cpu", devices=1)  # fmt: skip
+    cfg = TrainConfig(
+        num_clients=10,
+        epochs=1,
+        batch_size=16,
+        train_size=64,
+        val_size=32,
+        seed=0,
+        out_dir=str(tmp / "run"),
+        logger="none",
+        progress_bar=False,
+        accelerator="cpu",
+        devices=1,
+    )
     return {"10 clients, 1 epoch, seed 0: validation cost": train(cfg)["val_cost"]}
 
 
@@ -124,8 +139,12 @@ def measure() -> dict:
     torch.set_num_threads(1)
     started = time.perf_counter()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    doc = {"commit": commit.stdout.strip(), "policy": policy_figures(), "baselines": baseline_figures(),
-           "checker": checker_figures()}  # fmt: skip
+    doc = {
+        "commit": commit.stdout.strip(),
+        "policy": policy_figures(),
+        "baselines": baseline_figures(),
+        "checker": checker_figures(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         doc["training"] = training_figures(Path(tmp))
     doc["seconds"] = round(time.perf_counter() - started, 1)

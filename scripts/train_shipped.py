@@ -61,7 +61,9 @@ def hms(minutes: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", choices=("cvrp", "road", "multi", "fleet", "svrp"), default="cvrp")
-    ap.add_argument("--variants", default="all", help="--variant multi: the training mix (envs.generate.variants names)")
+    ap.add_argument(
+        "--variants", default="all", help="--variant multi: the training mix (envs.generate.variants names)"
+    )
     ap.add_argument("--moe", action="store_true", help="--variant multi: mixture-of-experts encoder")
     ap.add_argument("--scratch", action="store_true", help="--variant multi: start from random weights")
     ap.add_argument("--minutes-50", type=float, default=25)
@@ -74,38 +76,97 @@ def main() -> None:
     out = Path(args.out)
     if args.variant == "multi":
         run = out / ("variants100" + ("_moe" if args.moe else "") + ("_scratch" if args.scratch else ""))
-        train(TrainConfig(num_clients=100, variants=args.variants, epochs=1000, batch_size=args.batch_size,
-                          train_size=960, val_size=128, lr=args.lr if args.scratch else args.lr / 2, out_dir=str(run),
-                          init_from=None if args.scratch else str(DEFAULT_CHECKPOINT), moe_experts=4 if args.moe else 0,
-                          max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
+        train(
+            TrainConfig(
+                num_clients=100,
+                variants=args.variants,
+                epochs=1000,
+                batch_size=args.batch_size,
+                train_size=960,
+                val_size=128,
+                lr=args.lr if args.scratch else args.lr / 2,
+                out_dir=str(run),
+                init_from=None if args.scratch else str(DEFAULT_CHECKPOINT),
+                moe_experts=4 if args.moe else 0,
+                max_time=hms(args.minutes_100),
+                progress_bar=False,
+            )
+        )
         if args.install or not (args.moe or args.scratch):
             install(run, Path(args.install or VARIANTS_CHECKPOINT))
         return
     if args.variant in FINE_TUNED:  # fleet100, svrp50: a distribution of their own, from a shipped policy
         name, clients, init, target = FINE_TUNED[args.variant]
         run = out / name
-        train(TrainConfig(num_clients=clients, distribution=args.variant, epochs=1000, batch_size=args.batch_size,
-                          train_size=960, val_size=128, lr=args.lr / 2, out_dir=str(run), init_from=str(init),
-                          max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
+        train(
+            TrainConfig(
+                num_clients=clients,
+                distribution=args.variant,
+                epochs=1000,
+                batch_size=args.batch_size,
+                train_size=960,
+                val_size=128,
+                lr=args.lr / 2,
+                out_dir=str(run),
+                init_from=str(init),
+                max_time=hms(args.minutes_100),
+                progress_bar=False,
+            )
+        )
         install(run, Path(args.install or target))
         return
     if args.variant == "road":
         own = read_checkpoint_info(DEFAULT_CHECKPOINT)["config"]
         run = out / "road100"
-        train(TrainConfig(num_clients=100, distribution="road", epochs=1000, batch_size=args.batch_size,
-                          train_size=1600, val_size=128, lr=args.lr / 2, matrix_lr=args.lr * 5, out_dir=str(run),
-                          policy=PolicyConfig(**{**own, "matrix": True}), init_from=str(DEFAULT_CHECKPOINT),
-                          max_time=hms(args.minutes_100), progress_bar=False))  # fmt: skip
+        train(
+            TrainConfig(
+                num_clients=100,
+                distribution="road",
+                epochs=1000,
+                batch_size=args.batch_size,
+                train_size=1600,
+                val_size=128,
+                lr=args.lr / 2,
+                matrix_lr=args.lr * 5,
+                out_dir=str(run),
+                policy=PolicyConfig(**{**own, "matrix": True}),
+                init_from=str(DEFAULT_CHECKPOINT),
+                max_time=hms(args.minutes_100),
+                progress_bar=False,
+            )
+        )
         install(run, Path(args.install or MATRIX_CHECKPOINT))
         return
     init = None
     if args.minutes_50 > 0:
-        train(TrainConfig(num_clients=50, epochs=1000, batch_size=args.batch_size, train_size=3200, val_size=128,
-                          lr=args.lr, out_dir=str(out / "n50"), max_time=hms(args.minutes_50), progress_bar=False))
+        train(
+            TrainConfig(
+                num_clients=50,
+                epochs=1000,
+                batch_size=args.batch_size,
+                train_size=3200,
+                val_size=128,
+                lr=args.lr,
+                out_dir=str(out / "n50"),
+                max_time=hms(args.minutes_50),
+                progress_bar=False,
+            )
+        )
         init = str(out / "n50" / "best.pt")
-    train(TrainConfig(num_clients=100, epochs=1000, batch_size=args.batch_size, train_size=1600, val_size=128,
-                      lr=args.lr, out_dir=str(out / "n100"), init_from=init, max_time=hms(args.minutes_100),
-                      progress_bar=False))
+    train(
+        TrainConfig(
+            num_clients=100,
+            epochs=1000,
+            batch_size=args.batch_size,
+            train_size=1600,
+            val_size=128,
+            lr=args.lr,
+            out_dir=str(out / "n100"),
+            init_from=init,
+            max_time=hms(args.minutes_100),
+            progress_bar=False,
+        )
+    )
     install(out / "n100", Path(args.install or DEFAULT_CHECKPOINT))
 
 

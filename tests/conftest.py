@@ -23,6 +23,7 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     return code, out, err
 
+
 # One step a solver cannot interrupt (a decoding step or encoder layer, one local search, one GA iteration),
 # in CPU seconds; a busy machine stretches it in wall time by the share of a core the process got.
 STEP_CPU_S = 0.15

@@ -25,10 +25,22 @@ def test_a_wheel_installed_outside_the_checkout_solves_a_city(tmp_path):
     work.mkdir()
     shutil.copy(ROOT / "data" / "city.json", work / "city.json")
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # the installed copy first
-    where = subprocess.run([sys.executable, "-c", "import nco; print(nco.__file__)"], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    where = subprocess.run(
+        [sys.executable, "-c", "import nco; print(nco.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert where.stdout.strip().startswith(str(target)), where.stderr
-    proc = subprocess.run([sys.executable, "-m", "nco", "solve", "--instance", "city.json", "--time-limit", "0.5",
-                           "--quiet"], cwd=work, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "nco", "solve", "--instance", "city.json", "--time-limit", "0.5", "--quiet"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| feasible | policy cvrp100" in proc.stdout

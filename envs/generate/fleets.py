@@ -30,9 +30,13 @@ ZONE_SHARE = 0.15  # share of the clients in a zone
 
 
 def profiled_instance(
-    n: int, seed: int, zones: str | None = "any", preferences: bool | None = None, mix: str | None = None,
+    n: int,
+    seed: int,
+    zones: str | None = "any",
+    preferences: bool | None = None,
+    mix: str | None = None,
     base: str = "uniform",
-) -> Instance:  # fmt: skip
+) -> Instance:
     """One random instance with a heterogeneous fleet. zones: one of ZONES, None for no zones, or "any" (a
     random choice among none and ZONES); preferences: None for a coin flip; mix: one of MIXES or None for a
     random one; base: "uniform" (unit square) or "xlike" (CVRPLIB X positions and demands)."""

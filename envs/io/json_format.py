@@ -398,7 +398,7 @@ def _describe(err: ValidationError, which: str) -> str:
 
 
 def _missing_dependency(err: ValidationError) -> str | None:
-    """"has 'key' but no 'dep'" for the first field present without a field it needs (None if none is)."""
+    """ "has 'key' but no 'dep'" for the first field present without a field it needs (None if none is)."""
     inst = err.instance
     for key, deps in err.validator_value.items():
         if key in inst:
@@ -415,7 +415,9 @@ def _count_message(err: ValidationError, subject: str) -> str:
     if lo is not None and lo == hi:
         return f"{subject} must have exactly {lo} entries, got {len(inst)}"
     if err.validator == "minItems":
-        return f"{subject} must not be empty" if lo == 1 else f"{subject} must have at least {lo} entries, got {len(inst)}"
+        return (
+            f"{subject} must not be empty" if lo == 1 else f"{subject} must have at least {lo} entries, got {len(inst)}"
+        )
     return f"{subject} must have at most {hi} entries, got {len(inst)}"
 
 

@@ -83,8 +83,16 @@ _NUMERIC_HEADERS = {
     "MAX_DURATION": False,
     "DURATION": False,
 }
-_HEADERS = ("NAME", "COMMENT", "TYPE", *_NUMERIC_HEADERS, "EDGE_WEIGHT_TYPE", "EDGE_WEIGHT_FORMAT", "NODE_COORD_TYPE",
-            "DISPLAY_DATA_TYPE")  # fmt: skip
+_HEADERS = (
+    "NAME",
+    "COMMENT",
+    "TYPE",
+    *_NUMERIC_HEADERS,
+    "EDGE_WEIGHT_TYPE",
+    "EDGE_WEIGHT_FORMAT",
+    "NODE_COORD_TYPE",
+    "DISPLAY_DATA_TYPE",
+)
 _TYPES = ("CVRP", "DCVRP", "VRPTW", "CVRPTW", "HFVRP", "VRPB")
 # Sections with one row per node (node number, then this many values), and the others.
 _NODE_SECTIONS = {"NODE_COORD": 2, "DEMAND": 1, "TIME_WINDOW": 2, "SERVICE_TIME": 1, "BACKHAUL": 1}
@@ -114,8 +122,15 @@ _UNSUPPORTED = {  # what a section or TYPE the reader does not model stands for,
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _WHOLE = re.compile(r"[+-]?\d+")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_SOLOMON_FIELDS = ("customer number", "x coordinate", "y coordinate", "demand", "ready time", "due date",
-                   "service time")  # fmt: skip
+_SOLOMON_FIELDS = (
+    "customer number",
+    "x coordinate",
+    "y coordinate",
+    "demand",
+    "ready time",
+    "due date",
+    "service time",
+)
 
 
 def load_vrplib(path: str | Path, rounding: Rounding | None = None) -> Instance:
@@ -212,7 +227,9 @@ def _fleet_ends(instance: Instance, path: Path) -> np.ndarray | None:
     if len(fleet) <= 1:
         return None
     if any(v.count is None for v in fleet):
-        raise InstanceError(f"{path.name}: routes name vehicles, but {instance.name} has a vehicle type without a count")
+        raise InstanceError(
+            f"{path.name}: routes name vehicles, but {instance.name} has a vehicle type without a count"
+        )
     return np.cumsum([int(v.count) for v in fleet])
 
 
@@ -403,8 +420,10 @@ def _fleet(data: dict, name: str, per_vehicle: bool) -> list[VehicleType]:
             raise InstanceError(f"{name}: no CAPACITY given")
         count = data.get("vehicles")
         fleet = [VehicleType(capacity=float(data["capacity"]), count=None if count is None else int(count))]
-    limits = {"max_distance": INF if max_distance is None else float(max_distance),
-              "max_duration": INF if max_duration is None else float(max_duration)}  # fmt: skip
+    limits = {
+        "max_distance": INF if max_distance is None else float(max_distance),
+        "max_duration": INF if max_duration is None else float(max_duration),
+    }
     return [replace(vehicle, **limits) for vehicle in fleet]
 
 
@@ -496,7 +515,9 @@ def _check_vrplib(text: str, label: str) -> None:
     _check_headers(headers, sections, label)
     _check_number_sections(sections, label)
     nodes = {
-        name: _node_rows(name, width, sections[name], label) for name, width in _NODE_SECTIONS.items() if name in sections
+        name: _node_rows(name, width, sections[name], label)
+        for name, width in _NODE_SECTIONS.items()
+        if name in sections
     }
     if nodes:
         _check_node_coverage(nodes, headers, label)

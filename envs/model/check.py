@@ -100,7 +100,9 @@ def route_stats(
     seen_backhaul = False
     for c in visits:
         if inst.backhaul_mode == "linehaul_first" and inst.demand[c] > 0 and seen_backhaul:
-            violations.append(Violation(f"{where}: linehaul client {inst.ids[c]!r} after a backhaul", "linehaul_order", r))
+            violations.append(
+                Violation(f"{where}: linehaul client {inst.ids[c]!r} after a backhaul", "linehaul_order", r)
+            )
         seen_backhaul = seen_backhaul or inst.backhaul[c] > 0
         load += inst.backhaul[c] - inst.demand[c]
         peak = max(peak, load)
@@ -124,9 +126,13 @@ def route_stats(
         t += svc[visits[-1]]
     duration = t - start
     if duration > veh.max_duration + EPS:
-        violations.append(Violation(f"{where}: duration {duration:g} exceeds the limit {veh.max_duration:g}", "duration_limit", r))
+        violations.append(
+            Violation(f"{where}: duration {duration:g} exceeds the limit {veh.max_duration:g}", "duration_limit", r)
+        )
     if distance > veh.max_distance + EPS:
-        violations.append(Violation(f"{where}: distance {distance:g} exceeds the limit {veh.max_distance:g}", "distance_limit", r))
+        violations.append(
+            Violation(f"{where}: distance {distance:g} exceeds the limit {veh.max_distance:g}", "distance_limit", r)
+        )
     if veh.allowed is not None:
         for c in visits:
             if not veh.allowed[c]:
@@ -163,7 +169,9 @@ def check(instance: Instance, solution: Solution) -> Report:
     missing = [c for c in range(1, n + 1) if served[c] == 0]
     twice = [c for c, k in served.items() if k > 1]
     if missing:
-        violations.append(Violation(f"{len(missing)} clients not served, e.g. {instance.ids[missing[0]]!r}", "unserved"))
+        violations.append(
+            Violation(f"{len(missing)} clients not served, e.g. {instance.ids[missing[0]]!r}", "unserved")
+        )
     if twice:
         once = f"{len(twice)} clients served more than once, e.g. {instance.ids[twice[0]]!r}"
         violations.append(Violation(once, "served_twice"))

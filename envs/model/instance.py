@@ -99,9 +99,7 @@ class Instance:
         n1 = self.distance.shape[0]
         if n1 < 2:
             raise InstanceError(f"{self.name}: an instance needs a depot and at least one client")
-        self.duration = (
-            self.distance.copy() if self.duration is None else _matrix(self.duration, "duration")
-        )
+        self.duration = self.distance.copy() if self.duration is None else _matrix(self.duration, "duration")
         if self.duration.shape != self.distance.shape:
             raise InstanceError(
                 f"{self.name}: duration matrix is {self.duration.shape[0]}x{self.duration.shape[1]}"
@@ -109,13 +107,9 @@ class Instance:
             )
         if self.coords is not None:
             if self.coords.shape != (n1, 2):
-                raise InstanceError(
-                    f"{self.name}: expected {n1} coordinate pairs, got shape {self.coords.shape}"
-                )
+                raise InstanceError(f"{self.name}: expected {n1} coordinate pairs, got shape {self.coords.shape}")
         self.demand = self._node_vector(self.demand, "demand")
-        self.backhaul = self._node_vector(
-            np.zeros(n1) if self.backhaul is None else self.backhaul, "backhaul"
-        )
+        self.backhaul = self._node_vector(np.zeros(n1) if self.backhaul is None else self.backhaul, "backhaul")
         self.service = self._node_vector(
             np.zeros(n1) if self.service is None else self.service, "service", integer=False
         )
@@ -140,7 +134,9 @@ class Instance:
             )
         late = np.where(self.time_windows[:, 0] > self.time_windows[:, 1])[0]
         if late.size:
-            raise InstanceError(f"{self.name}: {self._label(int(late[0]))} has a time window that closes before it opens")
+            raise InstanceError(
+                f"{self.name}: {self._label(int(late[0]))} has a time window that closes before it opens"
+            )
         if self.travel_model is not None and not isinstance(self.travel_model, TravelModel):
             try:
                 self.travel_model = TravelModel.from_dict(self.travel_model)
@@ -156,9 +152,7 @@ class Instance:
             raise InstanceError(
                 f"{self.name}: preference_weight must be between 0 and {MAX_MAGNITUDE:g}, got {self.preference_weight}"
             )
-        if self.best_known is not None and not (
-            np.isfinite(self.best_known) and abs(self.best_known) <= MAX_MAGNITUDE
-        ):
+        if self.best_known is not None and not (np.isfinite(self.best_known) and abs(self.best_known) <= MAX_MAGNITUDE):
             raise InstanceError(
                 f"{self.name}: best_known must be a number of magnitude at most {MAX_MAGNITUDE:g}, got {self.best_known}"
             )
@@ -213,7 +207,9 @@ class Instance:
                 raise InstanceError(f"{self.name}: {label} needs a positive capacity, got {str(v.capacity)[:40]}")
             count = None if v.count is None else _scalar(v.count)
             if count is not None and not (np.isfinite(count) and count == int(count) and count >= 1):
-                raise InstanceError(f"{self.name}: {label} count must be a positive whole number, got {str(v.count)[:40]}")
+                raise InstanceError(
+                    f"{self.name}: {label} count must be a positive whole number, got {str(v.count)[:40]}"
+                )
             for attr, limit in (
                 ("capacity", False),
                 ("count", False),
@@ -227,7 +223,9 @@ class Instance:
                 value = _scalar(getattr(v, attr))
                 if np.isnan(value) or (np.isinf(value) and not (limit and value > 0)):
                     shown = str(getattr(v, attr))[:40]
-                    raise InstanceError(f"{self.name}: {label} {attr} is {shown}; it must be finite, at most {MAX_MAGNITUDE:g}")
+                    raise InstanceError(
+                        f"{self.name}: {label} {attr} is {shown}; it must be finite, at most {MAX_MAGNITUDE:g}"
+                    )
                 if np.isfinite(value) and abs(value) > MAX_MAGNITUDE:
                     hint = " (no limit: leave it out, or inf)" if limit else ""
                     raise InstanceError(
@@ -236,7 +234,11 @@ class Instance:
             for attr in ("allowed", "preference"):
                 arr = getattr(v, attr)
                 if arr is not None:
-                    arr = np.asarray(arr, dtype=bool) if attr == "allowed" else _floats(arr, f"{self.name}: {label} {attr}")
+                    arr = (
+                        np.asarray(arr, dtype=bool)
+                        if attr == "allowed"
+                        else _floats(arr, f"{self.name}: {label} {attr}")
+                    )
                     if arr.shape != (n1,):
                         raise InstanceError(f"{self.name}: {label} {attr} must have {n1} entries")
                     if attr == "preference" and not np.isfinite(arr).all():
@@ -280,7 +282,9 @@ class Instance:
     def _find_features(self) -> frozenset[Feature]:
         has = {
             Feature.ASYMMETRIC: not self.symmetric(),
-            Feature.TIME_WINDOWS: bool(np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1]))),
+            Feature.TIME_WINDOWS: bool(
+                np.any(self.time_windows[:, 0] > 0) or np.any(np.isfinite(self.time_windows[:, 1]))
+            ),
             Feature.SERVICE_TIMES: bool(np.any(self.service > 0)),
             Feature.BACKHAULS: bool(np.any(self.backhaul > 0)),
             Feature.OPEN_ROUTES: self.open_routes,

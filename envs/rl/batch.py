@@ -99,8 +99,12 @@ def batch_of(data: Mapping[str, torch.Tensor], strict: bool = False) -> RoutingB
 
 
 def instance_tensors(
-    instance: Instance, normalize_costs: bool = False, need_coords: bool = True, attributes: bool | None = None,
-    fleet: bool | None = None, num_types: int | None = None,
+    instance: Instance,
+    normalize_costs: bool = False,
+    need_coords: bool = True,
+    attributes: bool | None = None,
+    fleet: bool | None = None,
+    num_types: int | None = None,
 ) -> RoutingBatch:
     """locs (1, N+1, 2), demand over capacity (1, N+1), dist and duration (1, N+1, N+1), the variant
     attributes of envs/rl/dynamics.py when `attributes` (default: when the instance has any), and its
@@ -148,16 +152,18 @@ def instance_tensors(
         out.update(_fleet_tensors(instance, cap, d_scale, dtype, num_types or len(instance.fleet)))
     if attributes:  # in the matrices' units (time scaled as durations, length as distances)
         veh = _one_limit(instance)
-        out.update({
-            "demand": out["demand"].to(dtype),
-            "tw": torch.tensor(instance.time_windows * t_scale, dtype=dtype)[None],
-            "service": torch.tensor(instance.service * t_scale, dtype=dtype)[None],
-            "pickup": torch.tensor(instance.backhaul / cap, dtype=dtype)[None],
-            "linehaul_first": torch.tensor([instance.backhaul_mode == "linehaul_first"]),
-            "open_route": torch.tensor([instance.open_routes]),
-            "max_duration": torch.tensor([veh.max_duration * t_scale], dtype=dtype),
-            "max_distance": torch.tensor([veh.max_distance * d_scale], dtype=dtype),
-        })  # fmt: skip
+        out.update(
+            {
+                "demand": out["demand"].to(dtype),
+                "tw": torch.tensor(instance.time_windows * t_scale, dtype=dtype)[None],
+                "service": torch.tensor(instance.service * t_scale, dtype=dtype)[None],
+                "pickup": torch.tensor(instance.backhaul / cap, dtype=dtype)[None],
+                "linehaul_first": torch.tensor([instance.backhaul_mode == "linehaul_first"]),
+                "open_route": torch.tensor([instance.open_routes]),
+                "max_duration": torch.tensor([veh.max_duration * t_scale], dtype=dtype),
+                "max_distance": torch.tensor([veh.max_distance * d_scale], dtype=dtype),
+            }
+        )
     return batch_of(out, strict=True)
 
 

@@ -39,13 +39,19 @@ DISTRIBUTIONS: dict[str, Distribution] = {
     for d in (
         Distribution("uniform", "depot and clients uniform in the unit square (the NCO benchmark)"),
         Distribution("xlike", "CVRPLIB X-like depot placement, clustered clients and demand profiles"),
-        Distribution("asymmetric", "uniform points, asymmetric detour matrices", features=frozenset({Feature.ASYMMETRIC})),
-        Distribution("road", "locations of a city dataset on its road matrices", features=frozenset({Feature.ASYMMETRIC})),
+        Distribution(
+            "asymmetric", "uniform points, asymmetric detour matrices", features=frozenset({Feature.ASYMMETRIC})
+        ),
+        Distribution(
+            "road", "locations of a city dataset on its road matrices", features=frozenset({Feature.ASYMMETRIC})
+        ),
         Distribution(
             "fleet",
             "heterogeneous and profiled fleets (2-5 types, the X cost mixes, zones, preferences)",
             groups=("fleet",),
-            features=frozenset({Feature.FIXED_COSTS, Feature.FLEET_LIMIT, Feature.HETEROGENEOUS_FLEET, Feature.PROFILES}),
+            features=frozenset(
+                {Feature.FIXED_COSTS, Feature.FLEET_LIMIT, Feature.HETEROGENEOUS_FLEET, Feature.PROFILES}
+            ),
             family="HFVRP",
         ),
         Distribution(
@@ -84,4 +90,3 @@ def asymmetric_batch(batch_size: int, num_clients: int, generator: torch.Generat
     data["dist"] = data["dist"] * detour
     data["duration"] = data["dist"] * (0.8 + 0.4 * torch.rand(batch_size, n1, n1, generator=generator))
     return data
-

@@ -45,8 +45,17 @@ from collections.abc import Mapping
 import torch
 
 EPS = 1e-5
-ATTRIBUTES = ("dist", "duration", "tw", "service", "pickup", "linehaul_first", "open_route", "max_duration",
-              "max_distance")  # fmt: skip
+ATTRIBUTES = (
+    "dist",
+    "duration",
+    "tw",
+    "service",
+    "pickup",
+    "linehaul_first",
+    "open_route",
+    "max_duration",
+    "max_distance",
+)
 
 
 FLEET = ("veh_cap", "veh_count", "veh_fixed", "veh_unit", "veh_allowed", "veh_pref")
@@ -103,12 +112,14 @@ def reset(data: Mapping[str, torch.Tensor], num_rollouts: int) -> dict[str, torc
             state["dist"] = data["dist"]
         k = data["veh_cap"].shape[1]
         first = (data["veh_count"] == 0).float().argmin(1)  # the first type that exists
-        state.update({
-            "vtype": first[:, None].expand(b, num_rollouts).clone(),
-            "vused": torch.zeros(b, num_rollouts, k, device=dev),
-            "skips": torch.zeros(b, num_rollouts, dtype=torch.long, device=dev),
-            "cost": torch.zeros(b, num_rollouts, dtype=data["dist"].dtype, device=dev),
-        })  # fmt: skip
+        state.update(
+            {
+                "vtype": first[:, None].expand(b, num_rollouts).clone(),
+                "vused": torch.zeros(b, num_rollouts, k, device=dev),
+                "skips": torch.zeros(b, num_rollouts, dtype=torch.long, device=dev),
+                "cost": torch.zeros(b, num_rollouts, dtype=data["dist"].dtype, device=dev),
+            }
+        )
     return state
 
 
@@ -135,8 +146,14 @@ def _new_route(departure: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.T
     total delivery plus that prefix's excess), whether a pickup was made, the time it is ready to leave
     its current node, and the distance driven."""
     zero = torch.zeros(departure.shape, dtype=dtype, device=departure.device)
-    return {"used": zero, "picked": zero, "excess": zero, "in_backhaul": zero.bool(),
-            "time": departure.to(dtype), "route_dist": torch.zeros_like(departure)}  # fmt: skip
+    return {
+        "used": zero,
+        "picked": zero,
+        "excess": zero,
+        "in_backhaul": zero.bool(),
+        "time": departure.to(dtype),
+        "route_dist": torch.zeros_like(departure),
+    }
 
 
 def rows(matrix: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
@@ -202,12 +219,21 @@ def _fleet_step(state: Mapping[str, torch.Tensor], action: torch.Tensor) -> dict
     # a switch goes to the next type with vehicles left; after K-1 in a row (the current type can serve nothing
     # left, nor can the others with vehicles) to any type, so that every client is reached, counts or not
     num_types = state["veh_cap"].shape[1]
-    switch_to = torch.where(state["skips"] < num_types - 1, next_type(new_state, vtype, with_vehicles_left=True),
-                            next_type(new_state, vtype, with_vehicles_left=False))  # fmt: skip
+    switch_to = torch.where(
+        state["skips"] < num_types - 1,
+        next_type(new_state, vtype, with_vehicles_left=True),
+        next_type(new_state, vtype, with_vehicles_left=False),
+    )
     vtype = torch.where(skip, switch_to, vtype)
     skips = torch.where(skip, state["skips"] + 1, torch.zeros_like(state["skips"]))
-    return {**{key: state[key] for key in FLEET}, "dist": state["dist"], "vtype": vtype, "vused": vused,
-            "skips": skips, "cost": cost}  # fmt: skip
+    return {
+        **{key: state[key] for key in FLEET},
+        "dist": state["dist"],
+        "vtype": vtype,
+        "vused": vused,
+        "skips": skips,
+        "cost": cost,
+    }
 
 
 def all_served(state: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -280,7 +306,7 @@ def tour_cost(dist: torch.Tensor, actions: torch.Tensor, open_route: torch.Tenso
 
 def replay(
     data: Mapping[str, torch.Tensor], actions: torch.Tensor, check: bool = False, record_types: bool = False
-) -> dict[str, torch.Tensor]:  # fmt: skip
+) -> dict[str, torch.Tensor]:
     """The final state after actions (B, S, T), the first move's vehicle type chosen as the policy does; with
     `check`, AssertionError at the first move the masks forbid; with `record_types`, the vehicle type in force
     at each move under the key `step_types` (B, S, T)."""

@@ -95,7 +95,9 @@ class VariantGenerator(SampledCVRPGenerator):
         (b,) = batch_size
         picks = self.rng.integers(len(self.variants), size=b)
         seeds = self.rng.integers(0, 2**62, size=b)
-        batch = stack_instances([variant_instance(self.variants[v], self.num_clients, int(s)) for v, s in zip(picks, seeds)])
+        batch = stack_instances(
+            [variant_instance(self.variants[v], self.num_clients, int(s)) for v, s in zip(picks, seeds)]
+        )
         batch["variant"] = torch.as_tensor(picks)
         return TensorDict(batch, batch_size=[b])
 

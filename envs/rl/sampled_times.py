@@ -52,9 +52,11 @@ def has_travel_model(data: Mapping[str, torch.Tensor]) -> bool:
 
 
 def expected_lateness(
-    data: Mapping[str, torch.Tensor], actions: torch.Tensor, num_samples: int = 8,
+    data: Mapping[str, torch.Tensor],
+    actions: torch.Tensor,
+    num_samples: int = 8,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """(B, S): total lateness (clients' service starts after their windows close, and closed routes' returns
     after the depot closes), averaged over `num_samples` draws of travel times, for tours (B, S, T)."""
     b, s, steps = actions.shape
@@ -71,11 +73,14 @@ def expected_lateness(
     for t in range(steps):
         a = actions[..., t]
         arc = dyn.entries(base, prev, a)[..., None]
-        c = 1 + (peaks[..., 2] * torch.exp(-((time[..., None] - peaks[..., 0]) ** 2) / (2 * peaks[..., 1] ** 2))).sum(-1)
+        c = 1 + (peaks[..., 2] * torch.exp(-((time[..., None] - peaks[..., 0]) ** 2) / (2 * peaks[..., 1] ** 2))).sum(
+            -1
+        )
         noise = torch.exp(sigma * torch.randn(shape, generator=generator, dtype=dtype, device=dev) - sigma**2 / 2)
         hit = torch.rand(shape, generator=generator, dtype=dtype, device=dev) < rate
-        extra = torch.where(hit & (arc > 0), -delay * torch.log1p(-torch.rand(shape, generator=generator,
-                                                                              dtype=dtype, device=dev)), 0.0)  # fmt: skip
+        extra = torch.where(
+            hit & (arc > 0), -delay * torch.log1p(-torch.rand(shape, generator=generator, dtype=dtype, device=dev)), 0.0
+        )
         arrive = time + arc * c * noise + extra
         to_depot, moving = (a == 0)[..., None], ((prev != 0) | (a != 0))[..., None]
         latest = torch.where(to_depot, close, tw[..., 1].gather(1, a)[..., None])

@@ -93,9 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = add_parser(sub, "solve", help="solve an instance file (JSON or VRPLIB) or every instance in a folder")
     s.add_argument("--instance", required=True, help="city.json, a VRPLIB .vrp file, or a folder of them")
     s.add_argument(
-        "--solver", choices=[*REGISTERED, *ALIASES], default="hybrid", metavar="NAME",
+        "--solver",
+        choices=[*REGISTERED, *ALIASES],
+        default="hybrid",
+        metavar="NAME",
         help="; ".join(f"{k}: {v}" for k, v in REGISTERED.items()) + "; nco: the old name of hybrid",
-    )  # fmt: skip
+    )
     s.add_argument(
         "--time-limit",
         type=float,
@@ -133,20 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", help="solution JSON file (a folder when solving a folder)")
     s.add_argument("--plot", help="PNG of the routes (a folder when solving a folder)")
     s.add_argument(
-        "--workers", type=int, default=0,
+        "--workers",
+        type=int,
+        default=0,
         help="processes for a folder (default: one per core, at most one per file; never more than the cores)",
-    )  # fmt: skip
+    )
     s.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help=f"torch threads of the policy (default {INFERENCE_THREADS}: fastest for one instance, and robust on a busy"
         " machine; a folder gives each worker at most its share of the cores)",
-    )  # fmt: skip
+    )
     s.add_argument("--quiet", action="store_true", help="print only the one-line summary")
     add_matrix_source(s)
     s.set_defaults(func=cmd_solve)
 
     c = add_parser(
-        sub, "check", help="check a solution (nco JSON or VRPLIB .sol) against its instance and print its cost",
+        sub,
+        "check",
+        help="check a solution (nco JSON or VRPLIB .sol) against its instance and print its cost",
         description="Re-check a saved plan with the checker. The summary's cost, vehicles, time, feasibility"
         " and violations are the check's own; what the file says of its solve (time, policy, notes) is labelled"
         " 'the file says'. Where the file states a cost, distance, feasibility or vehicle count (a JSON's fields,"
@@ -154,13 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         " agrees within 1e-6 relative or half a unit of its last written decimal (a .sol Cost rounded to an"
         " integer agrees; it may also be in PyVRP's x1e5 units). Exit status: 0 feasible and every claim"
         " agrees; 1 infeasible, or a claim disagrees (the file is wrong); 2 unreadable or malformed file.",
-    )  # fmt: skip
+    )
     c.add_argument("--instance", required=True, help="the instance file the plan is for (JSON or VRPLIB)")
     c.add_argument(
-        "--solution", required=True,
+        "--solution",
+        required=True,
         help="nco's solution JSON (nco solve --output), or VRPLIB solution text (a .sol file: 'Route #1: 3 5 7'"
         " lines numbering the clients 1..n in file order, the depot left out, and an optional 'Cost 123' line)",
-    )  # fmt: skip
+    )
     add_matrix_source(c)
     c.set_defaults(func=cmd_check)
 
@@ -175,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     og.add_argument("--graph", required=True, help="the graph's base path FILE.osrm (as printed by nco osrm build)")
     og.add_argument("--port", type=int, default=5000, help="TCP port to listen on")
     og.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    og.add_argument("--max-table-size", type=int, default=1000, help="largest table (locations) one request may ask for")
+    og.add_argument(
+        "--max-table-size", type=int, default=1000, help="largest table (locations) one request may ask for"
+    )
     og.set_defaults(func=cmd_osrm_serve)
 
     t = add_parser(sub, "train", help="train or fine-tune a policy (REINFORCE + POMO baseline, Lightning)")
@@ -190,14 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
         " times: the reward charges the lateness of sampled days)",
     )
     t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
-    t.add_argument("--variants", help="train on mixed batches of these variants (comma-separated, or 'all'):"
-                   " CVRP or [O]VRP[B|MB][L][TW], e.g. CVRP,VRPTW,OVRP,VRPB,VRPL. With --init-from, attributes the"
-                   " checkpoint never saw get new zero-initialised input columns (adapter layers)")
-    t.add_argument("--policy", choices=("attention", "matrix", "moe"),
-                   help="attention (default): reads coordinates; matrix: also reads the distance/duration matrices;"
-                   " moe: attention with mixture-of-experts feed-forward layers in the encoder (--experts, --top-k)."
-                   " With --init-from the architecture is the checkpoint's, and naming another kind copies the"
-                   " weights that fit (a planar checkpoint starts a matrix policy; a dense one an MoE policy)")
+    t.add_argument(
+        "--variants",
+        help="train on mixed batches of these variants (comma-separated, or 'all'):"
+        " CVRP or [O]VRP[B|MB][L][TW], e.g. CVRP,VRPTW,OVRP,VRPB,VRPL. With --init-from, attributes the"
+        " checkpoint never saw get new zero-initialised input columns (adapter layers)",
+    )
+    t.add_argument(
+        "--policy",
+        choices=("attention", "matrix", "moe"),
+        help="attention (default): reads coordinates; matrix: also reads the distance/duration matrices;"
+        " moe: attention with mixture-of-experts feed-forward layers in the encoder (--experts, --top-k)."
+        " With --init-from the architecture is the checkpoint's, and naming another kind copies the"
+        " weights that fit (a planar checkpoint starts a matrix policy; a dense one an MoE policy)",
+    )
     t.add_argument("--experts", type=int, default=4, help="experts per MoE layer (--policy moe)")
     t.add_argument("--top-k", type=int, default=2, help="experts each node is routed to (--policy moe)")
     t.add_argument("--aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
@@ -207,8 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-size", type=int, default=256, help="validation instances (the same every epoch)")
     t.add_argument("--starts", type=int, default=0, help="POMO starts per instance (0 = one per client)")
     t.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate")
-    t.add_argument("--matrix-lr", type=float, help="learning rate of a matrix policy's matrix-reading parameters"
-                   " (default --lr; higher when fine-tuning from a planar checkpoint)")
+    t.add_argument(
+        "--matrix-lr",
+        type=float,
+        help="learning rate of a matrix policy's matrix-reading parameters"
+        " (default --lr; higher when fine-tuning from a planar checkpoint)",
+    )
     t.add_argument("--layers", type=int, default=6, help="encoder layers (a new policy; --init-from keeps its own)")
     t.add_argument("--embed-dim", type=int, default=128, help="embedding width (a new policy)")
     t.add_argument("--out", default="runs/cvrp", help="run folder: best.pt/last.pt (+ .json), logs, Lightning ckpts")

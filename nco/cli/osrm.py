@@ -41,4 +41,3 @@ def cmd_osrm_serve(args) -> int:
         print("stopped", flush=True)
         return 0
     return fail(f"osrm-routed exited with status {code}") if code else 0
-

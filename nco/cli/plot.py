@@ -90,4 +90,3 @@ def plot_trace(solution: Solution, path: str | Path, name: str = "") -> Path:
     ax.set_title(f"{name} · {solution.solver} · best {c[-1]:.6g}")
     ax.grid(alpha=0.3)
     return _save(fig, path, dpi=110)
-

@@ -88,7 +88,9 @@ def cmd_solve(args) -> int:
     if args.unreachable == "report":
         return report_unreachable(args)
     if opts.threads and opts.threads > available_cores():  # more threads than cores only wait for each other
-        print(f"note: {available_cores()} policy threads, not {opts.threads}: {available_cores()} cores", file=sys.stderr)
+        print(
+            f"note: {available_cores()} policy threads, not {opts.threads}: {available_cores()} cores", file=sys.stderr
+        )
         opts = replace(opts, threads=available_cores())
     check_targets(args, folder=False)
     from envs.io.load import load_instance
@@ -162,8 +164,12 @@ def solve_stoppably(instance, opts: SolveOptions, announce: bool = False):
     try:
         with interrupt.stoppable():
             if announce:
-                print(f"solving {shown(instance.name)} ({instance.num_clients} clients) with {opts.solver} for"
-                      f" {opts.time_limit:g} s; Ctrl-C stops it with the best plan so far", file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"solving {shown(instance.name)} ({instance.num_clients} clients) with {opts.solver} for"
+                    f" {opts.time_limit:g} s; Ctrl-C stops it with the best plan so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
             try:
                 solution, report = solve_and_check(instance, opts)
             finally:
@@ -171,7 +177,9 @@ def solve_stoppably(instance, opts: SolveOptions, announce: bool = False):
                 interrupt.reset()
     except NoSolutionFound as e:
         if stopped:  # nothing to save: say it was the signal, not the budget
-            raise Interrupted(f"interrupted by {interrupt.signal_name(stopped)} before any plan: {e}", stopped) from None
+            raise Interrupted(
+                f"interrupted by {interrupt.signal_name(stopped)} before any plan: {e}", stopped
+            ) from None
         raise
     if stopped:
         note = f"interrupted by {interrupt.signal_name(stopped)}: the best plan found so far"
@@ -256,8 +264,11 @@ def solve_folder(folder: Path, args, opts: SolveOptions) -> int:
     load = load_options(args)
     names = output_names(files)
     if any(names[f] != Path(f).stem for f in files):
-        print("note: files with one stem and different suffixes keep their suffix in their output names"
-              " (a.json.solution.json)", file=sys.stderr)  # fmt: skip
+        print(
+            "note: files with one stem and different suffixes keep their suffix in their output names"
+            " (a.json.solution.json)",
+            file=sys.stderr,
+        )
     workers, threads = _folder_cores(args, len(files))
     opts = replace(opts, threads=threads)
     started = time.perf_counter()
@@ -287,11 +298,16 @@ def _folder_cores(args, num_files: int) -> tuple[int, int]:
     # never more busy threads than cores: policies decode with their share of the cores each
     workers, threads = split_cores(args.workers, args.threads, num_files)
     if args.workers > workers:
-        print(f"note: {workers} workers, not {args.workers}: {available_cores()} cores, {num_files} files",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {workers} workers, not {args.workers}: {available_cores()} cores, {num_files} files",
+            file=sys.stderr,
+        )
     if args.threads and args.threads > threads:
-        print(f"note: {threads} policy threads per worker, not {args.threads}: {available_cores()} cores for"
-              f" {workers} workers", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {threads} policy threads per worker, not {args.threads}: {available_cores()} cores for"
+            f" {workers} workers",
+            file=sys.stderr,
+        )
     return workers, threads
 
 

@@ -55,8 +55,14 @@ class PolicyConfig:
     moe_top_k: int = 2
 
     # whole-number fields: (least, most); the most keeps a hand-edited configuration from allocating gigabytes
-    LIMITS = {"embed_dim": (1, 4096), "num_heads": (1, 64), "num_layers": (1, 64), "ff_dim": (1, 16384),
-              "moe_experts": (0, 64), "moe_top_k": (1, 64)}  # fmt: skip
+    LIMITS = {
+        "embed_dim": (1, 4096),
+        "num_heads": (1, 64),
+        "num_layers": (1, 64),
+        "ff_dim": (1, 16384),
+        "moe_experts": (0, 64),
+        "moe_top_k": (1, 64),
+    }
 
     def __post_init__(self):
         for name, (least, most) in self.LIMITS.items():
@@ -65,9 +71,15 @@ class PolicyConfig:
                 raise ValueError(f"{name} must be a whole number from {least} to {most}, got {value!r}")
         if self.embed_dim % self.num_heads:
             near = max(1, round(self.embed_dim / self.num_heads)) * self.num_heads
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by the policy's {self.num_heads} attention"
-                             f" heads (try {near})")  # fmt: skip
-        if isinstance(self.tanh_clip, bool) or not isinstance(self.tanh_clip, int | float) or not 0 < self.tanh_clip < 1e6:
+            raise ValueError(
+                f"embed_dim {self.embed_dim} is not divisible by the policy's {self.num_heads} attention"
+                f" heads (try {near})"
+            )
+        if (
+            isinstance(self.tanh_clip, bool)
+            or not isinstance(self.tanh_clip, int | float)
+            or not 0 < self.tanh_clip < 1e6
+        ):
             raise ValueError(f"tanh_clip must be a positive number, got {self.tanh_clip!r}")
         if not isinstance(self.matrix, bool):
             raise ValueError(f"matrix must be true or false, got {self.matrix!r}")
@@ -108,8 +120,16 @@ def input_columns(cfg: PolicyConfig) -> dict[str, list[str]]:
         glob += ["max_distance"]
         ctx += ["distance_left"]
     if "fleet" in a:  # the current vehicle type and the one the depot would switch to
-        ctx += ["veh_capacity", "veh_fixed", "veh_unit", "veh_left", "next_capacity", "next_fixed", "next_unit",
-                "demand_left"]  # fmt: skip
+        ctx += [
+            "veh_capacity",
+            "veh_fixed",
+            "veh_unit",
+            "veh_left",
+            "next_capacity",
+            "next_fixed",
+            "next_unit",
+            "demand_left",
+        ]
     return {
         "embed_client": client,
         "embed_global": glob,
@@ -162,7 +182,9 @@ class EncoderLayer(nn.Module):
         if cfg.moe_experts:
             self.ff = MoEFeedForward(cfg.embed_dim, cfg.ff_dim, cfg.moe_experts, cfg.moe_top_k)
         else:
-            self.ff = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.ff_dim), nn.ReLU(), nn.Linear(cfg.ff_dim, cfg.embed_dim))
+            self.ff = nn.Sequential(
+                nn.Linear(cfg.embed_dim, cfg.ff_dim), nn.ReLU(), nn.Linear(cfg.ff_dim, cfg.embed_dim)
+            )
         self.norm2 = nn.InstanceNorm1d(cfg.embed_dim, affine=True)
 
     def _norm(self, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
@@ -225,10 +247,13 @@ class AttentionPolicy(nn.Module):
 
     # ------------------------------------------------------------------ encoder
     def encode(
-        self, data: dict[str, torch.Tensor], mats: tuple[torch.Tensor, torch.Tensor] | None = None,
-        glob: torch.Tensor | None = None, units: tuple[torch.Tensor, torch.Tensor] | None = None,
+        self,
+        data: dict[str, torch.Tensor],
+        mats: tuple[torch.Tensor, torch.Tensor] | None = None,
+        glob: torch.Tensor | None = None,
+        units: tuple[torch.Tensor, torch.Tensor] | None = None,
         deadline: float | None = None,
-    ) -> torch.Tensor:  # fmt: skip
+    ) -> torch.Tensor:
         locs, demand = data["locs"], data["demand"].float()
         depot = self.embed_depot(locs[:, :1])
         if glob is not None:
@@ -354,8 +379,10 @@ class AttentionPolicy(nn.Module):
             raise RuntimeError(f"decoding did not finish within {limit} steps")
         out = [torch.stack(actions, dim=-1), logp, *((state["cost"], state["vused"]) if dyn.has_fleet(state) else ())]
         if num_augment > 1:  # (A*B, S, ...) -> (B, A*S, ...)
-            out = [x.reshape(num_augment, b, s, *x.shape[2:]).transpose(0, 1).reshape(b, num_augment * s, *x.shape[2:])
-                   for x in out]  # fmt: skip
+            out = [
+                x.reshape(num_augment, b, s, *x.shape[2:]).transpose(0, 1).reshape(b, num_augment * s, *x.shape[2:])
+                for x in out
+            ]
         return Rollout(*out)
 
     def _context(self, state: dict, data: dict, glob: torch.Tensor | None, units: tuple | None) -> torch.Tensor:
@@ -446,8 +473,16 @@ def _route_attributes(state: dict, data: dict, units: tuple | None) -> dict[str,
 def _fleet_attributes(state: dict, units: tuple | None) -> dict[str, torch.Tensor]:
     """(B, S) features of the current vehicle type and the next (costs in length units, counts capped at 10)."""
     zero = torch.zeros_like(state["used"], dtype=torch.float32)
-    names = ("veh_capacity", "veh_fixed", "veh_unit", "veh_left", "next_capacity", "next_fixed", "next_unit",
-             "demand_left")  # fmt: skip
+    names = (
+        "veh_capacity",
+        "veh_fixed",
+        "veh_unit",
+        "veh_left",
+        "next_capacity",
+        "next_fixed",
+        "next_unit",
+        "demand_left",
+    )
     if not dyn.has_fleet(state):
         return dict.fromkeys(names, zero)
     _, d = units
@@ -471,9 +506,15 @@ def augment(locs: torch.Tensor, num: int = 8) -> torch.Tensor:
     """The 8 symmetries of the unit square (POMO); returns (num*B, N+1, 2), transform-major."""
     x, y = locs[..., :1], locs[..., 1:]
     variants = [
-        (x, y), (1 - x, y), (x, 1 - y), (1 - x, 1 - y),
-        (y, x), (1 - y, x), (y, 1 - x), (1 - y, 1 - x),
-    ]  # fmt: skip
+        (x, y),
+        (1 - x, y),
+        (x, 1 - y),
+        (1 - x, 1 - y),
+        (y, x),
+        (1 - y, x),
+        (y, 1 - x),
+        (1 - y, 1 - x),
+    ]
     if num not in (1, 2, 4, 8):
         raise ValueError("augmentation factor must be 1, 2, 4 or 8")
     return torch.cat([torch.cat(v, dim=-1) for v in variants[:num]], dim=0)

@@ -122,8 +122,9 @@ def build(
             floor = started + (max_seconds if greedy_seconds is None else max(greedy_seconds, max_seconds))
             runs = [policy(data, decode="greedy", deadline=floor)]  # raises OutOfTime if even this does not fit
             if starts:
-                starts, num_augment = _multi_start(policy, data, runs, starts, num_augment, decode,
-                                                   started + max_seconds)  # fmt: skip
+                starts, num_augment = _multi_start(
+                    policy, data, runs, starts, num_augment, decode, started + max_seconds
+                )
             else:
                 num_augment = 1
         width = max(r.actions.shape[-1] for r in runs)
@@ -131,8 +132,10 @@ def build(
         costs, used, counts = _costs_and_fleet_use(instance, data, runs, tours)
         fits = (used <= counts).all(-1)  # rollouts ignore vehicle counts: keep those that fit the fleet
         if not fits.any():
-            raise FleetTooSmall(f"instance {instance.name}: no policy rollout fits in the fleet ({_fleet_text(instance)};"
-                                f" the fewest routes found: {int(used.sum(-1).min())})")  # fmt: skip
+            raise FleetTooSmall(
+                f"instance {instance.name}: no policy rollout fits in the fleet ({_fleet_text(instance)};"
+                f" the fewest routes found: {int(used.sum(-1).min())})"
+            )
         costs = costs.masked_fill(~fits, float("inf"))
         pool, seen = [], set()
         for r in torch.argsort(costs).tolist():
@@ -200,8 +203,9 @@ def _costs_and_fleet_use(
 
 
 def _fleet_text(instance: Instance) -> str:
-    parts = [f"{'unlimited' if v.count is None else v.count} x {v.name or f'type {k}'}"
-             for k, v in enumerate(instance.fleet)]  # fmt: skip
+    parts = [
+        f"{'unlimited' if v.count is None else v.count} x {v.name or f'type {k}'}" for k, v in enumerate(instance.fleet)
+    ]
     return ", ".join(parts)
 
 

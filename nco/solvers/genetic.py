@@ -68,8 +68,10 @@ def setup_fits(initial, started: float, time_limit: float, deadline: float | Non
         need = SETUP_PER_BUILD * build_s
         what = "its neighbourhoods and population"
     if need > left:
-        raise SearchSkipped(f"the genetic search was skipped: {what} would take about {need:.1f} s, and"
-                            f" {max(0.0, left):.1f} s of the {time_limit:g} s are left; this is the construction")  # fmt: skip
+        raise SearchSkipped(
+            f"the genetic search was skipped: {what} would take about {need:.1f} s, and"
+            f" {max(0.0, left):.1f} s of the {time_limit:g} s are left; this is the construction"
+        )
 
 
 def construction_only(
@@ -77,9 +79,14 @@ def construction_only(
 ) -> Solution:
     """A construction returned as the solver's answer, when the search had no time to start."""
     elapsed = time.perf_counter() - started
-    return replace(plan, solver=solver, meta={**plan.meta, **meta, "num_iterations": 0}, notes=[*plan.notes, *notes],
-                   trace=trace or [], timings={"construct": plan.timings.get("construct", elapsed), "search": 0.0,
-                                               "total": elapsed})  # fmt: skip
+    return replace(
+        plan,
+        solver=solver,
+        meta={**plan.meta, **meta, "num_iterations": 0},
+        notes=[*plan.notes, *notes],
+        trace=trace or [],
+        timings={"construct": plan.timings.get("construct", elapsed), "search": 0.0, "total": elapsed},
+    )
 
 
 def idle_search_note(run: GeneticRun, seconds: float) -> str | None:
@@ -145,8 +152,9 @@ def run_genetic(
 
     def on_time(step: str) -> None:
         if initial and deadline is not None and (time.perf_counter() > deadline or interrupt.requested()):
-            raise SearchSkipped(f"the genetic search was skipped: its set-up reached {step} past the budget;"
-                                " this is the construction")  # fmt: skip
+            raise SearchSkipped(
+                f"the genetic search was skipped: its set-up reached {step} past the budget; this is the construction"
+            )
 
     params = solve_params(data)
     rng = pyvrp.RandomNumberGenerator(seed=seed)

@@ -70,8 +70,13 @@ def solve(
     require_features(instance, pyvrp_solver.SUPPORTED, "nco")
     seeds, notes, used = seed_pool(instance, time_limit, started, checkpoint, num_seeds, policy_share, **decoding)
     construct_s = time.perf_counter() - started
-    meta = {"time_limit": time_limit, "seed": seed, "num_seeds": len(seeds), "checkpoint": used,
-            "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})}}
+    meta = {
+        "time_limit": time_limit,
+        "seed": seed,
+        "num_seeds": len(seeds),
+        "checkpoint": used,
+        "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})},
+    }
     deadline = started + time_limit
     try:  # on a giant instance the search's set-up alone can outlast the budget: then the best construction
         best = seeds[0] if seeds else None
@@ -81,8 +86,14 @@ def solve(
         pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
         search_start = time.perf_counter() - started
         remaining = time_limit - search_start
-        run = genetic.run_genetic(data, remaining if remaining > MIN_SEARCH_S else 0.0, seed=seed,
-                                       initial=pv_seeds, educate=educate, deadline=deadline)  # fmt: skip
+        run = genetic.run_genetic(
+            data,
+            remaining if remaining > MIN_SEARCH_S else 0.0,
+            seed=seed,
+            initial=pv_seeds,
+            educate=educate,
+            deadline=deadline,
+        )
     except genetic.SearchSkipped as skipped:
         trace = [(round(construct_s, 4), check(instance, best).cost)]
         return genetic.construction_only(best, "nco", started, meta, [*notes, str(skipped)], trace)
@@ -99,9 +110,14 @@ def solve(
 
 
 def seed_pool(
-    instance: Instance, time_limit: float, started: float, checkpoint, num_seeds: int, policy_share: float,
+    instance: Instance,
+    time_limit: float,
+    started: float,
+    checkpoint,
+    num_seeds: int,
+    policy_share: float,
     **decoding,
-) -> tuple[list[Solution], list[str], str | None]:  # fmt: skip
+) -> tuple[list[Solution], list[str], str | None]:
     """The search's starting solutions, best first, the notes on how they were made, and the checkpoint used.
 
     First the savings construction, the floor of the result whatever the policy does (milliseconds at 100
@@ -113,16 +129,25 @@ def seed_pool(
     notes: list[str] = []
     seeds: list[Solution] = []
     used = None
-    floor = savings(instance, deadline=max(genetic.construction_deadline(started, time_limit, SAVINGS_SHARE),
-                                           time.perf_counter() + genetic.CONSTRUCTION_MIN_S))  # fmt: skip
+    floor = savings(
+        instance,
+        deadline=max(
+            genetic.construction_deadline(started, time_limit, SAVINGS_SHARE),
+            time.perf_counter() + genetic.CONSTRUCTION_MIN_S,
+        ),
+    )
     policy_end = started + policy_seconds(time_limit, policy_share)
     greedy_end = genetic.construction_deadline(started, time_limit, GREEDY_SHARE)
     expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
     if time.perf_counter() >= greedy_end:
-        notes.append(f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s")
+        notes.append(
+            f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s"
+        )
     elif time.perf_counter() + expected > greedy_end:  # giant instances: the rollout would be given up late
-        notes.append(f"policy not used: its greedy rollout would take about {expected:.1f} s, more than the"
-                     f" {max(0.0, greedy_end - time.perf_counter()):.1f} s it may have")  # fmt: skip
+        notes.append(
+            f"policy not used: its greedy rollout would take about {expected:.1f} s, more than the"
+            f" {max(0.0, greedy_end - time.perf_counter()):.1f} s it may have"
+        )
     else:
         seeds, used = _policy_seeds(instance, checkpoint, num_seeds, policy_end, greedy_end, started, notes, decoding)
     if seeds:
@@ -175,9 +200,13 @@ def _refine_with_ortools(instance, time_limit, checkpoint, policy_share, seed, r
 
 
 def policy_then_ortools(
-    instance: Instance, time_limit: float, checkpoint: str | Path | None = None, policy_share: float = 0.1,
-    seed: int = 0, **decoding,
-) -> Solution:  # fmt: skip
+    instance: Instance,
+    time_limit: float,
+    checkpoint: str | Path | None = None,
+    policy_share: float = 0.1,
+    seed: int = 0,
+    **decoding,
+) -> Solution:
     """The policy's best within its share of the budget, then OR-Tools' guided local search from it for the rest
     (`--solver ortools --warm-start`, and the hybrid where PyVRP cannot hold the instance). If no rollout
     finishes in the share or fits the fleet, OR-Tools starts cold and a note says why."""
@@ -187,15 +216,15 @@ def policy_then_ortools(
     started = time.perf_counter()
     built, cold = None, None
     try:
-        built = construct.solve(instance, checkpoint, max_seconds=policy_seconds(time_limit, policy_share),
-                                    **decoding)  # fmt: skip
+        built = construct.solve(instance, checkpoint, max_seconds=policy_seconds(time_limit, policy_share), **decoding)
     except OutOfTime:
         cold = f"no policy rollout finished in {time.perf_counter() - started:.2f} s"
     except construct.FleetTooSmall as e:
         cold = str(e)
     construct_s = time.perf_counter() - started
-    sol = ortools_solver.solve(instance, time_limit=max(MIN_SEARCH_S, time_limit - construct_s), seed=seed,
-                               initial=built)  # fmt: skip
+    sol = ortools_solver.solve(
+        instance, time_limit=max(MIN_SEARCH_S, time_limit - construct_s), seed=seed, initial=built
+    )
     elapsed = time.perf_counter() - started
     sol.timings = {"construct": construct_s, "search": elapsed - construct_s, "total": elapsed}
     if built is not None:

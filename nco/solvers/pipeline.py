@@ -94,9 +94,16 @@ def solver_function(opts: SolveOptions) -> Solver:
         from nco.solvers import hybrid
 
         return lambda instance: hybrid.solve(
-            instance, opts.time_limit, checkpoint=opts.checkpoint, seed=opts.seed, num_seeds=opts.num_seeds,
-            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode, threads=opts.threads,
-        )  # fmt: skip
+            instance,
+            opts.time_limit,
+            checkpoint=opts.checkpoint,
+            seed=opts.seed,
+            num_seeds=opts.num_seeds,
+            num_starts=opts.num_starts,
+            num_augment=opts.num_augment,
+            decode=opts.decode,
+            threads=opts.threads,
+        )
     if opts.solver == "ortools":
         from baselines import ortools_solver
 
@@ -105,14 +112,23 @@ def solver_function(opts: SolveOptions) -> Solver:
         if opts.time_limit <= 0:
             from envs.errors import NcoError
 
-            raise NcoError("--warm-start with --time-limit 0 leaves OR-Tools no search: for the policy alone use"
-                           " --solver nco --time-limit 0")  # fmt: skip
+            raise NcoError(
+                "--warm-start with --time-limit 0 leaves OR-Tools no search: for the policy alone use"
+                " --solver nco --time-limit 0"
+            )
         from nco.solvers.hybrid import policy_then_ortools
 
         return lambda instance: policy_then_ortools(
-            instance, opts.time_limit, opts.checkpoint, policy_share=0.3, seed=opts.seed,
-            num_starts=opts.num_starts, num_augment=opts.num_augment, decode=opts.decode, threads=opts.threads,
-        )  # fmt: skip
+            instance,
+            opts.time_limit,
+            opts.checkpoint,
+            policy_share=0.3,
+            seed=opts.seed,
+            num_starts=opts.num_starts,
+            num_augment=opts.num_augment,
+            decode=opts.decode,
+            threads=opts.threads,
+        )
     if opts.solver == "pyvrp":
         from baselines import pyvrp_solver
 
@@ -154,11 +170,13 @@ def solve_and_check(instance: Instance, opts: SolveOptions) -> tuple[Solution, R
     solution = solve(plan)
     solution.timings["total"] = time.perf_counter() - started
     if plan is not instance:
-        solution.meta["planned_on"] = "expected travel times" if opts.plan_quantile is None else (
-            f"the {opts.plan_quantile:g} quantile of travel times at peak congestion")  # fmt: skip
+        solution.meta["planned_on"] = (
+            "expected travel times"
+            if opts.plan_quantile is None
+            else (f"the {opts.plan_quantile:g} quantile of travel times at peak congestion")
+        )
     if samples:
         from envs.model.robust import evaluate
 
         solution.meta["robust"] = evaluate(instance, solution, samples, opts.seed).as_dict()
     return solution, check(instance, solution)
-

@@ -28,7 +28,9 @@ class SolveResult:
     def of(cls, instance: Instance, solution: Solution, report: Report, solver: str) -> SolveResult:
         trace = tuple((float(t), float(c)) for t, c in solution.trace or ())
         interrupted = solution.meta.get("interrupted")
-        return cls(instance, solution, report, solver, tuple(solution.notes), trace, dict(solution.timings), interrupted)
+        return cls(
+            instance, solution, report, solver, tuple(solution.notes), trace, dict(solution.timings), interrupted
+        )
 
     @property
     def cost(self) -> float:
@@ -71,7 +73,7 @@ class SolveResult:
                 "stop": k + 1,
                 "client": client,
                 "demand": float(self.instance.demand[self.solution.routes[r].visits[k]]),
-            }  # fmt: skip
+            }
             for r, route in enumerate(self.to_dict()["routes"])
             for k, client in enumerate(route["clients"])
         ]

@@ -56,8 +56,12 @@ class ExportPolicy(Callback):
         self.validated: tuple[int, float] | None = None  # (global step, val cost) of the last validation
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "train_seconds": self.train_seconds(), "epochs_full": self.epochs_full,
-                "seen": self.seen}  # fmt: skip
+        return {
+            "best": self.best,
+            "train_seconds": self.train_seconds(),
+            "epochs_full": self.epochs_full,
+            "seen": self.seen,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.seconds_before = state["best"], state["train_seconds"]
@@ -86,8 +90,13 @@ class ExportPolicy(Callback):
         return self.epochs_full + (self.epoch_open and self.batches >= trainer.num_training_batches)
 
     def meta_for(self, trainer, val_cost: float | None) -> dict:
-        meta = {**self.meta, "epochs_done": self.epochs_done(trainer), "instances_seen": self.seen,
-                "train_seconds": self.train_seconds(), "val_cost": val_cost}  # fmt: skip
+        meta = {
+            **self.meta,
+            "epochs_done": self.epochs_done(trainer),
+            "instances_seen": self.seen,
+            "train_seconds": self.train_seconds(),
+            "val_cost": val_cost,
+        }
         if 0 < self.batches < trainer.num_training_batches:  # stopped part-way through an epoch
             meta["batches_into_epoch"] = self.batches
         return meta
@@ -192,8 +201,11 @@ class _SignalStop(Callback):
             self.at_once = True
             raise _StopNow()
         name = signal.Signals(signum).name
-        print(f"\n{name}: stopping after this batch and saving (send it again to stop at once)", file=sys.stderr,
-              flush=True)  # fmt: skip
+        print(
+            f"\n{name}: stopping after this batch and saving (send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def error(self, message: str, last: Path | None, checkpoint: Path | None) -> TrainingInterrupted:
         assert self.signum is not None

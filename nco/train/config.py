@@ -47,9 +47,14 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse, in one line each, settings that Lightning would reject late and obscurely, or not at all
         (`--epochs 0` used to report a best.pt that was never written). Named by their `nco train` flags."""
-        for flag, value in (("--size", self.num_clients), ("--batch-size", self.batch_size),
-                            ("--epochs", self.epochs), ("--train-size", self.train_size),
-                            ("--val-size", self.val_size), ("--nodes", self.num_nodes)):  # fmt: skip
+        for flag, value in (
+            ("--size", self.num_clients),
+            ("--batch-size", self.batch_size),
+            ("--epochs", self.epochs),
+            ("--train-size", self.train_size),
+            ("--val-size", self.val_size),
+            ("--nodes", self.num_nodes),
+        ):
             _whole_at_least(flag, value, 1)
         if self.num_starts is not None:
             _whole_at_least("--starts", self.num_starts, 1)
@@ -112,8 +117,10 @@ def _not_a_lightning_checkpoint(path: Path) -> str | None:
     except (OSError, ValueError):
         info = None
     if isinstance(info, dict) and info.get("format") == FORMAT:
-        return ("this is an nco policy checkpoint, not a Lightning one: start from its weights with --init-from,"
-                " or resume from RUN/lightning/last.ckpt")  # fmt: skip
+        return (
+            "this is an nco policy checkpoint, not a Lightning one: start from its weights with --init-from,"
+            " or resume from RUN/lightning/last.ckpt"
+        )
     try:
         with zipfile.ZipFile(path) as z:
             pkl = next((n for n in z.namelist() if n.rsplit("/", 1)[-1] == "data.pkl"), None)

@@ -13,9 +13,15 @@ class POMO(RL4COLitModule):
     """REINFORCE whose baseline is the mean reward over the S starts of the same instance."""
 
     def __init__(
-        self, env: CVRPEnv, policy: AttentionPolicy, num_starts: int | None = None, matrix_lr: float | None = None,
-        num_variants: int = 1, aux_weight: float = 0.01, **kwargs,
-    ):  # fmt: skip
+        self,
+        env: CVRPEnv,
+        policy: AttentionPolicy,
+        num_starts: int | None = None,
+        matrix_lr: float | None = None,
+        num_variants: int = 1,
+        aux_weight: float = 0.01,
+        **kwargs,
+    ):
         super().__init__(env, policy, **kwargs)
         self.num_starts = num_starts
         self.matrix_lr = matrix_lr

@@ -99,8 +99,9 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
     drawn = DISTRIBUTIONS[cfg.distribution]
     attributes, features, name = drawn.groups, sorted(drawn.features), drawn.family
     if variants:
-        features = set().union(*(v.attributes for v in variants)) | ({"service_times"} if any(
-            v.time_windows for v in variants) else set())  # fmt: skip
+        features = set().union(*(v.attributes for v in variants)) | (
+            {"service_times"} if any(v.time_windows for v in variants) else set()
+        )
     policy = _start_policy(cfg, variants, attributes)
     module = POMO(
         _environment(cfg, variants),
@@ -140,7 +141,9 @@ def _start_policy(cfg: TrainConfig, variants: list | None, attributes: tuple[str
             policy = transplant(policy, AttentionPolicy(target))
         policy.train()
         return policy
-    return AttentionPolicy(policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, attributes))
+    return AttentionPolicy(
+        policy_for(cfg.policy or PolicyConfig(), variants, cfg.moe_experts, cfg.moe_top_k, attributes)
+    )
 
 
 def _environment(cfg: TrainConfig, variants: list | None) -> CVRPEnv:
@@ -236,9 +239,10 @@ def _summary(out: Path, trainer, export: ExportPolicy) -> dict:
     result["checkpoint"] = result["best"] or result["last"]
     if result["val_cost"] is None:
         result["note"] = (
-            "validation cost was NaN (training diverged: try a lower --lr)" if cost is not None
+            "validation cost was NaN (training diverged: try a lower --lr)"
+            if cost is not None
             else "no validation finished (--max-time ended the run first?)"
-        )  # fmt: skip
+        )
     return result
 
 

@@ -59,8 +59,10 @@ def _zone_instance(count_small: int | None = None) -> Instance:
     coords = np.array([[0, 0], [6, 0], [6.2, 0], [1, 0], [2, 0], [3, 0], [4, 0]], dtype=float)
     dist = np.abs(coords[:, None, 0] - coords[None, :, 0])
     allowed = np.array([True, False, False, True, True, True, True])
-    fleet = [VehicleType(capacity=30, fixed_cost=5, allowed=allowed, name="truck"),
-             VehicleType(capacity=4, count=count_small, name="van")]  # fmt: skip
+    fleet = [
+        VehicleType(capacity=30, fixed_cost=5, allowed=allowed, name="truck"),
+        VehicleType(capacity=4, count=count_small, name="van"),
+    ]
     return Instance(distance=dist, demand=np.array([0, 2, 2, 5, 5, 5, 5.0]), fleet=fleet, coords=coords, name="zone")
 
 
@@ -96,7 +98,9 @@ def test_count_limits_keep_rollouts_that_fit_and_refuse_in_one_line():
     # the same zone with a van too small for both zone clients in one route and only one van: nothing fits
     tight = _zone_instance(count_small=1)
     tight = replace(tight, fleet=[*tight.fleet[:1], replace(tight.fleet[1], capacity=2), *tight.fleet[2:]])
-    with pytest.raises(construct.FleetTooSmall, match=r"no policy rollout fits in the fleet \(unlimited x truck, 1 x van") as e:
+    with pytest.raises(
+        construct.FleetTooSmall, match=r"no policy rollout fits in the fleet \(unlimited x truck, 1 x van"
+    ) as e:
         construct.solve(tight, DEFAULT_CHECKPOINT, num_starts=6, num_augment=1)
     assert "\n" not in str(e.value)
     over = check(tight, Solution.from_giant_tour([1, 0, 2, 0, 3, 4, 5, 6], "x", types=[1, 1, 0]))
@@ -145,8 +149,9 @@ def test_fleet_training_lowers_the_cost(tmp_path):
     from nco.train.run import TrainConfig, train
 
     held_out = stack_instances(profiled_instances(10, 32, seed=5))
-    start = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)),
-                            tmp_path / "init.pt")  # fmt: skip
+    start = save_checkpoint(
+        AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)), tmp_path / "init.pt"
+    )
 
     def greedy(policy):
         with torch.no_grad():
@@ -154,11 +159,28 @@ def test_fleet_training_lowers_the_cost(tmp_path):
 
     from nco.policy.checkpoints import transplant
 
-    before = greedy(transplant(load_checkpoint(start)[0], AttentionPolicy(PolicyConfig(
-        embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=("fleet",)))))  # fmt: skip
-    result = train(TrainConfig(num_clients=10, distribution="fleet", epochs=3, batch_size=64, train_size=1280,
-                               val_size=64, lr=1e-3, init_from=str(start), out_dir=str(tmp_path / "run"),
-                               progress_bar=False, logger="none", seed=3))  # fmt: skip
+    before = greedy(
+        transplant(
+            load_checkpoint(start)[0],
+            AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=("fleet",))),
+        )
+    )
+    result = train(
+        TrainConfig(
+            num_clients=10,
+            distribution="fleet",
+            epochs=3,
+            batch_size=64,
+            train_size=1280,
+            val_size=64,
+            lr=1e-3,
+            init_from=str(start),
+            out_dir=str(tmp_path / "run"),
+            progress_bar=False,
+            logger="none",
+            seed=3,
+        )
+    )
     trained, info = load_checkpoint(result["best"])
     assert trained.cfg.attributes == ("fleet",) and "heterogeneous_fleet" in info["features"]
     assert greedy(trained) < 0.95 * before

@@ -72,8 +72,10 @@ def test_adapter_transplant_keeps_behaviour_and_zeroes_new_columns():
     the new columns start at zero and the old ones keep their weights, matched by name."""
     torch.manual_seed(0)
     base = AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=2, ff_dim=64)).eval()
-    grown = transplant(base, AttentionPolicy(TINY.__class__(**{**base.cfg.to_dict(), "attributes": ATTRIBUTE_GROUPS,
-                                                               "moe_experts": 3}))).eval()  # fmt: skip
+    grown = transplant(
+        base,
+        AttentionPolicy(TINY.__class__(**{**base.cfg.to_dict(), "attributes": ATTRIBUTE_GROUPS, "moe_experts": 3})),
+    ).eval()
     cols = input_columns(grown.cfg)["embed_client"]
     w = grown.embed_client.weight
     assert torch.equal(w[:, cols.index("demand")], base.embed_client.weight[:, 2])
@@ -112,20 +114,45 @@ def test_mixed_variant_training_lowers_the_cost_on_every_variant(tmp_path):
 
     variants = ["CVRP", "VRPTW", "OVRPB", "VRPMBL"]
     held_out = {v: stack_instances(variant_instances(v, 10, 24, seed=7)) for v in variants}
-    start = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)),
-                            tmp_path / "init.pt")  # fmt: skip
+    start = save_checkpoint(
+        AttentionPolicy(PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128)), tmp_path / "init.pt"
+    )
 
     def greedy(policy, data):
         with torch.no_grad():
             out = policy.eval()(data, num_starts=10)
         return dyn.tour_cost(data["dist"], out.actions, data.get("open_route")).min(-1).values.mean().item()
 
-    before = {v: greedy(transplant(load_checkpoint(start)[0], AttentionPolicy(PolicyConfig(
-        embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=ATTRIBUTE_GROUPS))), d)
-        for v, d in held_out.items()}  # fmt: skip
-    result = train(TrainConfig(num_clients=10, variants=",".join(variants), epochs=3, batch_size=64, train_size=1280,
-                               val_size=64, lr=1e-3, init_from=str(start), out_dir=str(tmp_path / "run"),
-                               progress_bar=False, logger="none", seed=3, moe_experts=2, moe_top_k=1))  # fmt: skip
+    before = {
+        v: greedy(
+            transplant(
+                load_checkpoint(start)[0],
+                AttentionPolicy(
+                    PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, attributes=ATTRIBUTE_GROUPS)
+                ),
+            ),
+            d,
+        )
+        for v, d in held_out.items()
+    }
+    result = train(
+        TrainConfig(
+            num_clients=10,
+            variants=",".join(variants),
+            epochs=3,
+            batch_size=64,
+            train_size=1280,
+            val_size=64,
+            lr=1e-3,
+            init_from=str(start),
+            out_dir=str(tmp_path / "run"),
+            progress_bar=False,
+            logger="none",
+            seed=3,
+            moe_experts=2,
+            moe_top_k=1,
+        )
+    )
     trained, info = load_checkpoint(result["best"])
     assert info["variants"] == variants and trained.cfg.moe_experts == 2
     assert set(trained.cfg.attributes) == {"time_windows", "backhauls", "open_routes", "distance_limits"}

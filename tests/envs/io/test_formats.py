@@ -340,7 +340,9 @@ def test_x_best_known_solution_cost_is_exact(name):
 def test_solomon_best_known_dimacs(name):
     inst = load_instance(DATA / "solomon" / f"{name}.vrp")
     assert {"time_windows", "service_times", "fleet_limit"} <= inst.features()
-    assert inst.fleet[0].count == 25 and inst.fleet[0].capacity == (200 if name[-3] == "1" else 700 if name[0] == "C" else 1000)
+    assert inst.fleet[0].count == 25 and inst.fleet[0].capacity == (
+        200 if name[-3] == "1" else 700 if name[0] == "C" else 1000
+    )
     sol = vrplib.read_solution(DATA / "solomon" / f"{name}.dimacs.sol")
     report = check(inst, Solution([Route([int(c) for c in r]) for r in sol["routes"]], solver="bks"))
     assert report.feasible, report.violations

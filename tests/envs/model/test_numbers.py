@@ -72,7 +72,10 @@ CASES = {
     "entry 1e20": (_big_entry, "distance_matrix[1][2] is 1e+20"),
     "all 1e308": (lambda: _doc(distance_matrix=_matrix(1e308)), "distance_matrix[0][1] is 1e+308"),
     "coordinates 1e308": (_coords, "clients[0].x is 1e+308"),
-    "noise_sigma 1e308": (lambda: _doc(travel_model={"noise_sigma": 1e308}), "travel_model.noise_sigma must be at most 10"),
+    "noise_sigma 1e308": (
+        lambda: _doc(travel_model={"noise_sigma": 1e308}),
+        "travel_model.noise_sigma must be at most 10",
+    ),
     "capacity 1e308": (_capacity, "fleet[0].capacity is 1e+308"),
     "demand 10**400": (_demand, "clients[1].demand is 1000000"),
 }
@@ -226,7 +229,9 @@ def test_loads_past_2_53_are_refused():
         demand=[0] + [1e15] * 10,
         fleet=[VehicleType(capacity=1e15)],
     )
-    with pytest.raises(InstanceError, match=r"all the load together could reach 1e\+16.*\(largest: demand 1e\+15 of client 1\)"):
+    with pytest.raises(
+        InstanceError, match=r"all the load together could reach 1e\+16.*\(largest: demand 1e\+15 of client 1\)"
+    ):
         integerize(many)
 
 

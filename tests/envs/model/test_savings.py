@@ -165,10 +165,13 @@ def test_fitting_counts_is_the_cheapest_assignment(cost, limit):
     c[:, 0] = np.where(np.isinf(c).all(1), 1.0, c[:, 0])  # each route has some feasible type
     lim = np.array(limit)
     best = min(
-        (sum(c[r, k] for r, k in enumerate(a)) for a in itertools.product(range(3), repeat=len(c))
-         if np.isfinite([c[r, k] for r, k in enumerate(a)]).all() and (np.bincount(a, minlength=3) <= lim).all()),
+        (
+            sum(c[r, k] for r, k in enumerate(a))
+            for a in itertools.product(range(3), repeat=len(c))
+            if np.isfinite([c[r, k] for r, k in enumerate(a)]).all() and (np.bincount(a, minlength=3) <= lim).all()
+        ),
         default=None,
-    )  # fmt: skip
+    )
     start = c.argmin(1)
     got = _fit_counts(c, start.copy(), np.bincount(start, minlength=3), lim)
     if best is None:

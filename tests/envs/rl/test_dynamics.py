@@ -31,15 +31,23 @@ def variant_instance(n: int, seed: int, flags: set[str]) -> Instance:
         closes = np.maximum(opens + rng.integers(0, 25, n + 1), dur[0])  # reachable straight from the depot
         tw = np.c_[opens, closes].astype(float)
         tw[0] = [0, (np.maximum(dur[0], tw[:, 0]) + service + dur[:, 0]).max() + rng.integers(0, 8)]
-    longest = (np.maximum(dur[0], 0 if tw is None else tw[:, 0]) + (0 if service is None else service) + dur[:, 0])
+    longest = np.maximum(dur[0], 0 if tw is None else tw[:, 0]) + (0 if service is None else service) + dur[:, 0]
     veh = VehicleType(
         capacity=cap,
         max_duration=longest.max() + rng.integers(0, 30) if "duration_limit" in flags else float("inf"),
         max_distance=(dist[0] + dist[:, 0]).max() + rng.integers(0, 30) if "distance_limit" in flags else float("inf"),
     )
-    return Instance(distance=dist, duration=dur, demand=demand, fleet=[veh], backhaul=pickup, time_windows=tw,
-                    service=service, open_routes="open_routes" in flags,
-                    backhaul_mode="mixed" if "mixed" in flags else "linehaul_first")  # fmt: skip
+    return Instance(
+        distance=dist,
+        duration=dur,
+        demand=demand,
+        fleet=[veh],
+        backhaul=pickup,
+        time_windows=tw,
+        service=service,
+        open_routes="open_routes" in flags,
+        backhaul_mode="mixed" if "mixed" in flags else "linehaul_first",
+    )
 
 
 def route_ok(inst: Instance, visits: list[int]) -> bool:
@@ -77,7 +85,9 @@ def test_the_mask_allows_exactly_the_moves_the_checker_accepts(variant, walk_see
 
 def test_cvrp_batches_carry_no_attributes():
     inst = variant_instance(5, 0, set())
-    assert "tw" not in instance_tensors(inst, need_coords=False) and "tw" in instance_tensors(inst, need_coords=False, attributes=True)
+    assert "tw" not in instance_tensors(inst, need_coords=False) and "tw" in instance_tensors(
+        inst, need_coords=False, attributes=True
+    )
     assert "tw" in instance_tensors(variant_instance(5, 0, {"open_routes"}), need_coords=False)
 
 

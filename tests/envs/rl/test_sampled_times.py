@@ -20,8 +20,9 @@ def test_torch_lateness_matches_the_evaluator():
     inst = svrp_instance(40, 3)
     data = instance_tensors(inst)
     assert set(KEYS) <= set(data) and "stochastic" not in set()  # planning copy plus the model's tensors
-    policy = AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64,
-                                          attributes=("time_windows",)))  # fmt: skip
+    policy = AttentionPolicy(
+        PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64, attributes=("time_windows",))
+    )
     torch.manual_seed(0)
     with torch.inference_mode():
         tours = policy(data, num_starts=4, decode="sampling").actions
@@ -49,9 +50,22 @@ def test_training_on_sampled_travel_times_lowers_cost_plus_lateness(tmp_path):
         return -env.get_reward(held_out, out.actions).max(-1).values.mean().item()
 
     before = charged(transplant(load_checkpoint(start)[0], AttentionPolicy(cfg)))
-    result = train(TrainConfig(num_clients=10, distribution="svrp", epochs=3, batch_size=64, train_size=1280,
-                               val_size=64, lr=1e-3, init_from=str(start), out_dir=str(tmp_path / "run"),
-                               progress_bar=False, logger="none", seed=3))  # fmt: skip
+    result = train(
+        TrainConfig(
+            num_clients=10,
+            distribution="svrp",
+            epochs=3,
+            batch_size=64,
+            train_size=1280,
+            val_size=64,
+            lr=1e-3,
+            init_from=str(start),
+            out_dir=str(tmp_path / "run"),
+            progress_bar=False,
+            logger="none",
+            seed=3,
+        )
+    )
     trained, info = load_checkpoint(result["best"])
     assert "stochastic" in info["features"]
     assert charged(trained) < 0.95 * before

@@ -345,9 +345,19 @@ def test_solve_with_osrm_url_costs_the_road_matrix(tmp_path, capsys, server, dat
     path, out_json = tmp_path / "monaco-30.json", tmp_path / "solution.json"
     path.write_text(json.dumps(lonlat_doc(points, "monaco-30")))
     code, out, err = run_cli(
-        capsys, "solve", "--instance", path, "--osrm-url", server, "--solver", "ortools", "--time-limit", 1,
-        "--output", out_json,
-    )  # fmt: skip
+        capsys,
+        "solve",
+        "--instance",
+        path,
+        "--osrm-url",
+        server,
+        "--solver",
+        "ortools",
+        "--time-limit",
+        1,
+        "--output",
+        out_json,
+    )
     assert code == 0, err
     assert "feasible" in out and "30 clients" in out
     doc = json.loads(out_json.read_text())
@@ -504,9 +514,21 @@ def test_unreachable_pairs_are_refused_by_default_in_one_line(capsys, pocket_ser
 def test_drop_solves_the_clients_reachable_both_ways_and_names_the_others(tmp_path, capsys, pocket_server, pocket_file):
     out_json = tmp_path / "solution.json"
     code, out, err = run_cli(
-        capsys, "solve", "--instance", pocket_file, "--osrm-url", pocket_server, "--unreachable", "drop",
-        "--solver", "ortools", "--time-limit", 1, "--output", out_json,
-    )  # fmt: skip
+        capsys,
+        "solve",
+        "--instance",
+        pocket_file,
+        "--osrm-url",
+        pocket_server,
+        "--unreachable",
+        "drop",
+        "--solver",
+        "ortools",
+        "--time-limit",
+        1,
+        "--output",
+        out_json,
+    )
     assert code == 1, err  # a plan that leaves clients out is incomplete
     lines = out.splitlines()
     assert lines[0].startswith("pocket: 4 clients | solver ortools") and "| feasible" in lines[0]
@@ -518,9 +540,17 @@ def test_drop_solves_the_clients_reachable_both_ways_and_names_the_others(tmp_pa
     assert reduced.ids == ["depot", "C01", "C02", "C03", "C04"] and reduced.dropped == ("C05", "C06", "C07")
     assert check(reduced, load_solution_json(reduced, out_json)).feasible  # the file reads back, key and all
     code, out, _ = run_cli(
-        capsys, "check", "--instance", pocket_file, "--solution", out_json, "--osrm-url", pocket_server,
-        "--unreachable", "drop",
-    )  # fmt: skip
+        capsys,
+        "check",
+        "--instance",
+        pocket_file,
+        "--solution",
+        out_json,
+        "--osrm-url",
+        pocket_server,
+        "--unreachable",
+        "drop",
+    )
     assert "feasible" in out and "dropped 3 unreachable clients: C05, C06, C07" in out
 
 
@@ -550,14 +580,26 @@ def test_drop_restricts_every_node_indexed_field(pocket_server):
 
 
 def test_drop_refuses_a_depot_in_a_pocket_in_one_line(tmp_path, capsys, pocket_server):
-    for depot, says in ((POCKET_POINTS[5], "the depot 'depot' has no road route to any of the 4 clients"),
-                        (POCKET_POINTS[7], "none of the 4 clients has a road route to the depot 'depot'")):  # fmt: skip
+    for depot, says in (
+        (POCKET_POINTS[5], "the depot 'depot' has no road route to any of the 4 clients"),
+        (POCKET_POINTS[7], "none of the 4 clients has a road route to the depot 'depot'"),
+    ):
         path = tmp_path / "stuck.json"
         path.write_text(json.dumps(lonlat_doc(np.vstack([depot, POCKET_POINTS[1:5]]), "stuck")))
         code, out, err = run_cli(
-            capsys, "solve", "--instance", path, "--osrm-url", pocket_server, "--unreachable", "drop",
-            "--solver", "ortools", "--time-limit", 1,
-        )  # fmt: skip
+            capsys,
+            "solve",
+            "--instance",
+            path,
+            "--osrm-url",
+            pocket_server,
+            "--unreachable",
+            "drop",
+            "--solver",
+            "ortools",
+            "--time-limit",
+            1,
+        )
         assert code == 2 and out == "" and err.count("\n") == 1
         assert err.startswith(f"error: stuck.json: {says}: nothing left to solve"), err
 
@@ -565,9 +607,17 @@ def test_drop_refuses_a_depot_in_a_pocket_in_one_line(tmp_path, capsys, pocket_s
 def test_report_lists_who_cannot_reach_whom_and_exits_1(tmp_path, capsys, pocket_server, pocket_file):
     out_json = tmp_path / "reach.json"
     code, out, err = run_cli(
-        capsys, "solve", "--instance", pocket_file, "--osrm-url", pocket_server, "--unreachable", "report",
-        "--output", out_json,
-    )  # fmt: skip
+        capsys,
+        "solve",
+        "--instance",
+        pocket_file,
+        "--osrm-url",
+        pocket_server,
+        "--unreachable",
+        "report",
+        "--output",
+        out_json,
+    )
     assert code == 1 and err == ""
     lines = out.splitlines()
     assert lines[0] == "pocket: road reachability of 8 locations (the depot and 7 clients)"
@@ -584,16 +634,30 @@ def test_report_lists_who_cannot_reach_whom_and_exits_1(tmp_path, capsys, pocket
     assert doc["dropped_by_drop"] == ["C05", "C06", "C07"]
     assert {r["id"]: r["cannot_reach"] for r in doc["unreachable"]}["C07"] == []
     assert {r["id"]: r["cannot_be_reached_from"] for r in doc["unreachable"]}["C07"] == [
-        "depot", "C01", "C02", "C03", "C04", "C05", "C06"
-    ]  # fmt: skip
+        "depot",
+        "C01",
+        "C02",
+        "C03",
+        "C04",
+        "C05",
+        "C06",
+    ]
     with pytest.raises(UnreachablePairs) as found:  # the loader's answer in report mode: the table itself
         load_instance(pocket_file, osrm_url=pocket_server, unreachable="report")
     assert found.value.dropped == ["C05", "C06", "C07"] and np.isinf(found.value.road.distance[5, 0])
     # nco check reports the same table (the plan is not read: it need not exist)
     code, check_out, err = run_cli(
-        capsys, "check", "--instance", pocket_file, "--solution", tmp_path / "none.json", "--osrm-url",
-        pocket_server, "--unreachable", "report",
-    )  # fmt: skip
+        capsys,
+        "check",
+        "--instance",
+        pocket_file,
+        "--solution",
+        tmp_path / "none.json",
+        "--osrm-url",
+        pocket_server,
+        "--unreachable",
+        "report",
+    )
     assert (code, check_out, err) == (1, out, "")
 
 

@@ -27,9 +27,19 @@ SOLOMON = ROOT / "data" / "solomon" / "C101.vrp"
 def test_solve_city_writes_a_feasible_solution_and_a_plot(tmp_path, capsys, solver):
     out_json, out_png = tmp_path / "solution.json", tmp_path / "routes.png"
     code, out, err = run_cli(
-        capsys, "solve", "--instance", CITY, "--solver", solver, "--time-limit", 1,
-        "--output", out_json, "--plot", out_png,
-    )  # fmt: skip
+        capsys,
+        "solve",
+        "--instance",
+        CITY,
+        "--solver",
+        solver,
+        "--time-limit",
+        1,
+        "--output",
+        out_json,
+        "--plot",
+        out_png,
+    )
     assert code == 0, err
     assert f"solver {solver}" in out and "feasible" in out and "route   1" in out
     doc = json.loads(out_json.read_text())
@@ -45,7 +55,10 @@ def test_solve_city_writes_a_feasible_solution_and_a_plot(tmp_path, capsys, solv
 @pytest.mark.slow
 def test_check_command_rechecks_a_solution(tmp_path, capsys):
     out_json = tmp_path / "s.json"
-    assert run_cli(capsys, "solve", "--instance", X101, "--solver", "ortools", "--time-limit", 1, "--output", out_json)[0] == 0
+    assert (
+        run_cli(capsys, "solve", "--instance", X101, "--solver", "ortools", "--time-limit", 1, "--output", out_json)[0]
+        == 0
+    )
     code, out, _ = run_cli(capsys, "check", "--instance", X101, "--solution", out_json)
     assert code == 0 and "feasible" in out and "gap" in out
     doc = json.loads(out_json.read_text())
@@ -82,13 +95,25 @@ def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(caps
     inst = load_instance(CITY)
     allowed = np.ones(inst.num_nodes, dtype=bool)
     allowed[1:11] = False
-    inst = replace(inst, fleet=[replace(inst.fleet[0], name="van", count=None),
-                                replace(inst.fleet[0], name="truck", capacity=2 * inst.fleet[0].capacity,
-                                        fixed_cost=10.0, count=3, allowed=allowed)])  # fmt: skip
+    inst = replace(
+        inst,
+        fleet=[
+            replace(inst.fleet[0], name="van", count=None),
+            replace(
+                inst.fleet[0],
+                name="truck",
+                capacity=2 * inst.fleet[0].capacity,
+                fixed_cost=10.0,
+                count=3,
+                allowed=allowed,
+            ),
+        ],
+    )
     save_instance_json(inst, tmp_path / "two_types.json")
     out_json = tmp_path / "two_types.solution.json"
-    code, out, err = run_cli(capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0,
-                             "--output", out_json)  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", tmp_path / "two_types.json", "--time-limit", 0, "--output", out_json
+    )
     assert code == 0, err
     assert "fleet100" in out and "[van]" in out
     sol = load_solution_json(load_instance(tmp_path / "two_types.json"), out_json)
@@ -105,8 +130,20 @@ def test_stochastic_instance_plans_with_slack_and_prints_the_robust_metrics(caps
 
     save_instance_json(svrp_instance(30, 4), tmp_path / "city_day.json")
     out_json = tmp_path / "day.solution.json"
-    code, out, err = run_cli(capsys, "solve", "--instance", tmp_path / "city_day.json", "--time-limit", 1,
-                             "--samples", 300, "--seed", 3, "--output", out_json)  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--instance",
+        tmp_path / "city_day.json",
+        "--time-limit",
+        1,
+        "--samples",
+        300,
+        "--seed",
+        3,
+        "--output",
+        out_json,
+    )
     assert code == 0, err
     assert "planned on the 0.9 quantile" in out and "robust: expected cost" in out and "(300 samples, seed 3)" in out
     robust = json.loads(out_json.read_text())["meta"]["robust"]
@@ -132,8 +169,9 @@ def test_bad_robust_options_give_one_line(capsys, tmp_path, args, message):
     from envs.io.json_format import save_instance_json
 
     save_instance_json(svrp_instance(10, 1), tmp_path / "day.json")
-    code, _, err = run_cli(capsys, "solve", "--instance", tmp_path / "day.json", "--solver", "ortools",
-                           "--time-limit", 0.2, *args)  # fmt: skip
+    code, _, err = run_cli(
+        capsys, "solve", "--instance", tmp_path / "day.json", "--solver", "ortools", "--time-limit", 0.2, *args
+    )
     assert code == 2 and message in err and err.count("\n") == 1
 
 
@@ -164,12 +202,15 @@ def test_folder_uses_workers_and_keeps_going_past_a_bad_file(tmp_path, capsys):
     )
     assert code == 1  # one file failed ...
     assert "broken.json: invalid JSON" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["X-n101-k25.solution.json", "city.solution.json"]  # ... the rest landed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "X-n101-k25.solution.json",
+        "city.solution.json",
+    ]  # ... the rest landed
     assert "3 instances, 2 feasible" in stdout
 
 
 BAD_INPUTS = {
-    "invalid JSON": ("{\"depot\": {\"x\": 0, \"y\": 0},", "invalid JSON"),
+    "invalid JSON": ('{"depot": {"x": 0, "y": 0},', "invalid JSON"),
     "missing field": ('{"depot": {"x": 0, "y": 0}, "clients": [{"id": 1, "x": 1, "y": 1, "demand": 1}]}', "fleet"),
     "negative demand": ("demand", -3),
     "fractional demand": ("demand", 2.5),
@@ -233,7 +274,9 @@ def test_missing_and_incompatible_checkpoints(tmp_path, capsys):
 def test_missing_file_and_the_installed_entry_point(tmp_path):
     """The real console script: no traceback, exit 2, one line."""
     exe = Path(sys.executable).with_name("nco")
-    proc = subprocess.run([str(exe), "solve", "--instance", str(tmp_path / "nope.json")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), "solve", "--instance", str(tmp_path / "nope.json")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "not found" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -271,8 +314,13 @@ def test_every_help_shows_the_defaults(capsys, command):
     with pytest.raises(SystemExit):
         main([*command.split(), "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    expected = {"solve": "(default: 3.0)", "check": "--instance", "train": "(default: 10)",
-                "osrm build": "(default car)", "osrm serve": "(default: 5000)"}[command]  # fmt: skip
+    expected = {
+        "solve": "(default: 3.0)",
+        "check": "--instance",
+        "train": "(default: 10)",
+        "osrm build": "(default car)",
+        "osrm serve": "(default: 5000)",
+    }[command]
     assert expected in text
 
 
@@ -289,8 +337,9 @@ def test_a_user_checkpoint_is_named_after_its_run_folder(tmp_path, capsys):
     run.mkdir()
     for suffix in (".pt", ".json"):
         shutil.copy(DEFAULT_CHECKPOINT.with_suffix(suffix), run / f"best{suffix}")
-    code, out, err = run_cli(capsys, "solve", "--instance", CITY, "--time-limit", 0, "--checkpoint", run / "best.pt",
-                             "--quiet")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "solve", "--instance", CITY, "--time-limit", 0, "--checkpoint", run / "best.pt", "--quiet"
+    )
     assert code == 0, err
     assert "| policy my-run/best" in out
 
@@ -301,8 +350,20 @@ def test_folder_workers_are_capped_at_the_cores(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(X101, folder)
-    code, out, err = run_cli(capsys, "solve", "--instance", folder, "--solver", "ortools", "--time-limit", 0.3,
-                             "--workers", 1000, "--threads", 64)  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--instance",
+        folder,
+        "--solver",
+        "ortools",
+        "--time-limit",
+        0.3,
+        "--workers",
+        1000,
+        "--threads",
+        64,
+    )
     assert code == 0, err
     assert "note: 1 workers, not 1000" in err and f"{available_cores()} cores" in err
     assert "1 instances, 1 feasible" in out and "with 1 workers" in out

@@ -102,8 +102,23 @@ def test_a_full_disk_keeps_the_previous_solution_and_prints_the_plan(tmp_path):
     """The second solve cannot write its file (files capped at 1 KB, as a full disk would): the previous
     solution file stays whole, the error names the file, and the plan's routes are printed even with --quiet."""
     out = tmp_path / "solution.json"
-    cmd = [sys.executable, "-m", "nco", "solve", "--instance", str(CITY), "--time-limit", "0", "--starts", "0",
-           "--augment", "1", "--output", str(out), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "nco",
+        "solve",
+        "--instance",
+        str(CITY),
+        "--time-limit",
+        "0",
+        "--starts",
+        "0",
+        "--augment",
+        "1",
+        "--output",
+        str(out),
+        "--quiet",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     before = out.read_bytes()
@@ -198,8 +213,20 @@ def test_folder_outputs_of_one_stem_do_not_collide(tmp_path, capsys):
     save_instance_json(load_instance(FLEET_VRP), folder / "a.json")
     (folder / "a.vrp").write_text(FLEET_VRP.read_text())
     (folder / "b.json").write_text(small_city(tmp_path).read_text())
-    code, out, err = run_cli(capsys, "solve", "--instance", folder, "--solver", "pyvrp", "--time-limit", 0.3,
-                             "--workers", 1, "--output", tmp_path / "out")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--instance",
+        folder,
+        "--solver",
+        "pyvrp",
+        "--time-limit",
+        0.3,
+        "--workers",
+        1,
+        "--output",
+        tmp_path / "out",
+    )
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["a.json.solution.json", "a.vrp.solution.json", "b.solution.json"]
@@ -217,8 +244,20 @@ def test_folder_file_that_breaks_a_solver_fails_alone(tmp_path, capsys):
     doc = json.loads(good.read_text())
     doc["fleet"][0]["capacity"] = 1e308
     (folder / "huge.json").write_text(json.dumps(doc))
-    code, out, err = run_cli(capsys, "solve", "--instance", folder, "--solver", "pyvrp", "--time-limit", 0.3,
-                             "--workers", 1, "--output", tmp_path / "out")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "solve",
+        "--instance",
+        folder,
+        "--solver",
+        "pyvrp",
+        "--time-limit",
+        0.3,
+        "--workers",
+        1,
+        "--output",
+        tmp_path / "out",
+    )
     lines = out.splitlines()
     assert code == 1 and len(lines) == 3 and lines[-1].startswith("2 instances, 1 feasible")
     assert lines[0].startswith("small: 8 clients") and lines[1].startswith("error: ") and "huge" in lines[1]

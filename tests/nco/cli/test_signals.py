@@ -52,8 +52,20 @@ def interrupt(proc: subprocess.Popen, sig: int) -> tuple[str, str, float]:
 @pytest.mark.parametrize("solver, sig", [("nco", signal.SIGINT), ("pyvrp", signal.SIGTERM), ("ortools", signal.SIGINT)])
 def test_a_signal_stops_the_solve_and_saves_its_best_plan(tmp_path, solver, sig):
     out_json = tmp_path / "plan.json"
-    proc = start(["solve", "--instance", str(CITY), "--solver", solver, "--time-limit", "120", "--quiet",
-                  "--output", str(out_json)])  # fmt: skip
+    proc = start(
+        [
+            "solve",
+            "--instance",
+            str(CITY),
+            "--solver",
+            solver,
+            "--time-limit",
+            "120",
+            "--quiet",
+            "--output",
+            str(out_json),
+        ]
+    )
     wait_for(proc, "Ctrl-C stops it")
     time.sleep(1.0)  # into the search
     out, err, took = interrupt(proc, sig)
@@ -74,8 +86,21 @@ def test_folder_interrupt_reports_what_finished_and_skips_the_rest(tmp_path):
     folder.mkdir()
     for stem in "abcd":
         (folder / f"{stem}.json").write_text(CITY.read_text())
-    proc = start(["solve", "--instance", str(folder), "--solver", "pyvrp", "--time-limit", "120", "--workers", "1",
-                  "--output", str(tmp_path / "out")])  # fmt: skip
+    proc = start(
+        [
+            "solve",
+            "--instance",
+            str(folder),
+            "--solver",
+            "pyvrp",
+            "--time-limit",
+            "120",
+            "--workers",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     wait_for(proc, "Ctrl-C stops it")  # a.json is solving
     time.sleep(1.0)
     out, err, took = interrupt(proc, signal.SIGTERM)

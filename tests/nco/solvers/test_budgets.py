@@ -75,7 +75,9 @@ def test_a_budget_too_short_to_search_returns_the_construction_and_says_so():
     report = check(inst, sol)
     assert report.feasible and report.num_routes < trivial_routes(inst) / 2
     if sol.meta["num_iterations"] == 0:  # it started and ran none, or its set-up did not fit and it was skipped
-        assert "the genetic search ran no iteration" in "; ".join(sol.notes) or "search was skipped" in "; ".join(sol.notes)
+        assert "the genetic search ran no iteration" in "; ".join(sol.notes) or "search was skipped" in "; ".join(
+            sol.notes
+        )
 
 
 @pytest.mark.parametrize("solver", ["nco", "pyvrp", "ortools"])

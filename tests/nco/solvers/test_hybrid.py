@@ -86,7 +86,10 @@ def test_ortools_warm_start_from_the_policy(capsys):
     sol, report = solve_and_check(inst, SolveOptions(solver="ortools", time_limit=1.5, warm_start=True))
     assert report.feasible and report.cost <= policy_cost and "construct" in sol.timings
     assert sol.meta.get("warm_start") != "rejected"
-    assert main(["solve", "--instance", str(X101), "--solver", "ortools", "--warm-start", "--time-limit", "1", "--quiet"]) == 0
+    assert (
+        main(["solve", "--instance", str(X101), "--solver", "ortools", "--warm-start", "--time-limit", "1", "--quiet"])
+        == 0
+    )
 
 
 @pytest.mark.slow
@@ -102,8 +105,13 @@ def test_instances_the_policy_cannot_read_still_get_the_genetic_search():
     (and says why) and the GA solves the instance unseeded."""
 
     inst = uniform_instance(30, 4)
-    inst = replace(inst, fleet=[replace(inst.fleet[0], max_distance=6.0),
-                                replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0)])  # fmt: skip
+    inst = replace(
+        inst,
+        fleet=[
+            replace(inst.fleet[0], max_distance=6.0),
+            replace(inst.fleet[0], capacity=2 * inst.fleet[0].capacity, fixed_cost=1.0),
+        ],
+    )
     sol = hybrid.solve(inst, 0.5)
     assert check(inst, sol).feasible and "policy not used" in "; ".join(sol.notes)
     assert "one duration and distance limit for all vehicle types" in "; ".join(sol.notes)

@@ -44,8 +44,18 @@ def test_short_training_lowers_the_cost_and_resumes(tmp_path):
     data = uniform_batch(128, 10, generator=torch.Generator().manual_seed(5))
     start = save_checkpoint(AttentionPolicy(SMALL), tmp_path / "init.pt")
     before = greedy_cost(load_checkpoint(start)[0], data)
-    cfg = TrainConfig(num_clients=10, epochs=3, batch_size=64, train_size=1280, val_size=64, lr=1e-3,
-                      init_from=str(start), out_dir=str(tmp_path / "run"), progress_bar=False, seed=3)  # fmt: skip
+    cfg = TrainConfig(
+        num_clients=10,
+        epochs=3,
+        batch_size=64,
+        train_size=1280,
+        val_size=64,
+        lr=1e-3,
+        init_from=str(start),
+        out_dir=str(tmp_path / "run"),
+        progress_bar=False,
+        seed=3,
+    )
     result = train(cfg)
     trained, info = load_checkpoint(result["best"])
     after = greedy_cost(trained, data)
@@ -69,9 +79,22 @@ def test_matrix_policy_learns_on_asymmetric_matrices(tmp_path):
     cfg = PolicyConfig(embed_dim=64, num_heads=4, num_layers=2, ff_dim=128, matrix=True)
     start = save_checkpoint(AttentionPolicy(cfg), tmp_path / "init.pt")
     before = greedy_cost(load_checkpoint(start)[0], data)
-    result = train(TrainConfig(num_clients=10, distribution="asymmetric", epochs=2, batch_size=64, train_size=1280,
-                               val_size=64, lr=1e-3, init_from=str(start), out_dir=str(tmp_path / "run"),
-                               progress_bar=False, logger="none", seed=3))  # fmt: skip
+    result = train(
+        TrainConfig(
+            num_clients=10,
+            distribution="asymmetric",
+            epochs=2,
+            batch_size=64,
+            train_size=1280,
+            val_size=64,
+            lr=1e-3,
+            init_from=str(start),
+            out_dir=str(tmp_path / "run"),
+            progress_bar=False,
+            logger="none",
+            seed=3,
+        )
+    )
     trained, info = load_checkpoint(result["best"])
     assert trained.cfg.matrix and info["trained_on"]["distribution"] == "asymmetric"
     assert greedy_cost(trained, data) < 0.93 * before
@@ -133,8 +156,10 @@ def test_solve_picks_the_matrix_checkpoint_for_road_matrices_and_the_planar_one_
     from nco.cli.main import main
 
     root = ROOT
-    for instance, expected in ((root / "data" / "monaco" / "city.json", MATRIX_CHECKPOINT),
-                               (root / "data" / "city.json", DEFAULT_CHECKPOINT)):  # fmt: skip
+    for instance, expected in (
+        (root / "data" / "monaco" / "city.json", MATRIX_CHECKPOINT),
+        (root / "data" / "city.json", DEFAULT_CHECKPOINT),
+    ):
         out = tmp_path / f"{instance.parent.name}.json"
         assert main(["solve", "--instance", str(instance), "--time-limit", "0", "--output", str(out), "--quiet"]) == 0
         written = json.loads(out.read_text())
@@ -146,9 +171,32 @@ def test_train_command_on_xlike_data(tmp_path, capsys):
     from nco.cli.main import main
 
     out = tmp_path / "run"
-    code = main(["train", "--size", "8", "--distribution", "xlike", "--epochs", "1", "--train-size", "64",
-                 "--batch-size", "32", "--val-size", "32", "--layers", "1", "--embed-dim", "32",
-                 "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--size",
+            "8",
+            "--distribution",
+            "xlike",
+            "--epochs",
+            "1",
+            "--train-size",
+            "64",
+            "--batch-size",
+            "32",
+            "--val-size",
+            "32",
+            "--layers",
+            "1",
+            "--embed-dim",
+            "32",
+            "--no-progress",
+            "--logger",
+            "none",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "trained: validation cost" in capsys.readouterr().out
     policy, info = load_checkpoint(out / "best.pt")
@@ -166,9 +214,34 @@ def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
     from nco.cli.main import main
 
     out = tmp_path / "road"
-    code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--epochs", "1",
-                 "--train-size", "64", "--batch-size", "32", "--val-size", "32", "--layers", "1", "--embed-dim", "32",
-                 "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--size",
+            "8",
+            "--distribution",
+            "road",
+            "--policy",
+            "matrix",
+            "--epochs",
+            "1",
+            "--train-size",
+            "64",
+            "--batch-size",
+            "32",
+            "--val-size",
+            "32",
+            "--layers",
+            "1",
+            "--embed-dim",
+            "32",
+            "--no-progress",
+            "--logger",
+            "none",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     policy, info = load_checkpoint(out / "best.pt")
     assert policy.cfg.matrix and info["features"] == ["asymmetric"]
@@ -193,12 +266,40 @@ def test_a_matrix_policy_transplanted_from_a_planar_one_is_it_plus_a_distance_pr
 def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
     from nco.cli.main import main
 
-    init = save_checkpoint(AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64)),
-                           tmp_path / "planar.pt")  # fmt: skip
+    init = save_checkpoint(
+        AttentionPolicy(PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64)), tmp_path / "planar.pt"
+    )
     out = tmp_path / "ft"
-    code = main(["train", "--size", "8", "--distribution", "road", "--policy", "matrix", "--init-from", str(init),
-                 "--epochs", "1", "--train-size", "64", "--batch-size", "32", "--lr", "0", "--matrix-lr", "0.01",
-                 "--val-size", "32", "--no-progress", "--logger", "none", "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--size",
+            "8",
+            "--distribution",
+            "road",
+            "--policy",
+            "matrix",
+            "--init-from",
+            str(init),
+            "--epochs",
+            "1",
+            "--train-size",
+            "64",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0",
+            "--matrix-lr",
+            "0.01",
+            "--val-size",
+            "32",
+            "--no-progress",
+            "--logger",
+            "none",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     policy, _ = load_checkpoint(out / "last.pt")
     assert policy.cfg.matrix and policy.cfg.num_heads == 4 and policy.cfg.ff_dim == 64
@@ -210,8 +311,23 @@ def test_fine_tuning_a_planar_checkpoint_into_a_matrix_policy(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- stopping cleanly, bad options, what a run writes
-TINY = ["--size", "10", "--train-size", "64", "--batch-size", "32", "--val-size", "32", "--layers", "1",
-        "--embed-dim", "32", "--logger", "none", "--no-progress"]  # fmt: skip
+TINY = [
+    "--size",
+    "10",
+    "--train-size",
+    "64",
+    "--batch-size",
+    "32",
+    "--val-size",
+    "32",
+    "--layers",
+    "1",
+    "--embed-dim",
+    "32",
+    "--logger",
+    "none",
+    "--no-progress",
+]
 
 
 def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Popen, Path, signal.Signals]:
@@ -233,8 +349,9 @@ def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Po
             "train(TrainConfig(num_clients=10, epochs=1000, train_size=64, batch_size=32, val_size=32, logger='none',"
             f" progress_bar=False, policy=PolicyConfig(embed_dim=32, num_layers=1), out_dir={str(out)!r}))"
         )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return proc, out, sig
 
 
@@ -242,8 +359,11 @@ def _interrupted_run(tmp_path: Path, name: str, how: str) -> tuple[subprocess.Po
 def test_sigterm_and_sigint_stop_training_and_leave_checkpoints_that_load(tmp_path):
     from nco.train.config import _not_a_lightning_checkpoint
 
-    runs = [_interrupted_run(tmp_path, "sigterm", "cli"), _interrupted_run(tmp_path, "sigint", "cli"),
-            _interrupted_run(tmp_path, "sigterm_lib", "lib")]  # fmt: skip
+    runs = [
+        _interrupted_run(tmp_path, "sigterm", "cli"),
+        _interrupted_run(tmp_path, "sigint", "cli"),
+        _interrupted_run(tmp_path, "sigterm_lib", "lib"),
+    ]
     try:
         pending = list(runs)
         deadline = time.monotonic() + 240  # imports and a first epoch on a busy machine; behaviour, not speed
@@ -348,9 +468,17 @@ def test_last_ckpt_is_written_at_every_validation_and_train_restores_the_threads
     before, level = torch.get_num_threads(), logging.getLogger("lightning.pytorch").level
     torch.set_num_threads(1)
     try:
-        cfg = TrainConfig(num_clients=8, epochs=2, batch_size=32, train_size=64, val_size=32, progress_bar=False,
-                          logger="none", policy=PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64),
-                          out_dir=str(tmp_path / "run"))  # fmt: skip
+        cfg = TrainConfig(
+            num_clients=8,
+            epochs=2,
+            batch_size=32,
+            train_size=64,
+            val_size=32,
+            progress_bar=False,
+            logger="none",
+            policy=PolicyConfig(embed_dim=32, num_heads=4, num_layers=1, ff_dim=64),
+            out_dir=str(tmp_path / "run"),
+        )
         result = train(cfg, callbacks=[Probe()])
         assert torch.get_num_threads() == 1  # the caller's count is back, and Lightning's logging level
         assert logging.getLogger("lightning.pytorch").level == level
