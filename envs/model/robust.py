@@ -77,25 +77,46 @@ def evaluate(instance: Instance, solution: Solution, samples: int = 1000, seed: 
         raise InstanceError(f"{instance.name}: robust evaluation needs a travel model; the instance has none")
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
+    _check_routes(instance, solution)
+    rng = np.random.default_rng(seed)
+    tally = _Tally.empty(samples, instance.num_nodes)
+    for route in solution.routes:
+        visits = [int(c) for c in route.visits]
+        if visits:
+            tally.replay(instance, visits, instance.fleet[route.vehicle_type].unit_cost, rng)
+    return tally.report(instance, solution, samples, seed)
+
+
+def _check_routes(instance: Instance, solution: Solution) -> None:
+    """Refuse a route that the replay could not walk (an unknown client or vehicle type)."""
     n1 = instance.num_nodes
     for r, route in enumerate(solution.routes):
         bad = [c for c in route.visits if not 1 <= int(c) < n1]
         if bad or not 0 <= route.vehicle_type < len(instance.fleet):
             raise InstanceError(f"{instance.name}: route {r} has an unknown client or vehicle type")
-    rng = np.random.default_rng(seed)
-    tw, svc, dist, dur = instance.time_windows, instance.service, instance.distance, instance.duration
 
-    extra_cost = np.zeros(samples)  # sampled cost minus the deterministic cost
-    travel = np.zeros(samples)
-    lateness = np.zeros(samples)
-    on_time = np.zeros(n1)
-    depot_ok, closed_routes = 0.0, 0
-    route_ok, num_routes = 0.0, 0
-    for route in solution.routes:
-        visits = [int(c) for c in route.visits]
-        if not visits:
-            continue
-        unit = instance.fleet[route.vehicle_type].unit_cost
+
+@dataclass
+class _Tally:
+    """What the replay of the routes so far adds up to, per sample (arrays) or over samples (shares)."""
+
+    extra_cost: np.ndarray  # sampled cost minus the deterministic cost
+    travel: np.ndarray
+    lateness: np.ndarray
+    on_time: np.ndarray  # per node
+    depot_ok: float = 0.0
+    closed_routes: int = 0
+    route_ok: float = 0.0
+    num_routes: int = 0
+
+    @classmethod
+    def empty(cls, samples: int, n1: int) -> _Tally:
+        return cls(np.zeros(samples), np.zeros(samples), np.zeros(samples), np.zeros(n1))
+
+    def replay(self, instance: Instance, visits: list[int], unit: float, rng: np.random.Generator) -> None:
+        """Walk one non-empty route under every sample at once, with the checker's conventions."""
+        model, samples = instance.travel_model, self.extra_cost.shape[0]
+        tw, svc, dist, dur = instance.time_windows, instance.service, instance.distance, instance.duration
         path = [0, *visits] + ([] if instance.open_routes else [0])
         t = np.full(samples, tw[0, 0])
         all_ok = np.ones(samples, dtype=bool)
@@ -104,36 +125,38 @@ def evaluate(instance: Instance, solution: Solution, samples: int = 1000, seed: 
                 t = t + svc[a]
             base = dur[a, b]
             realised = model.sample_times(np.full(samples, base), t, rng)
-            travel += realised
+            self.travel += realised
             if base > 0:
-                extra_cost += unit * dist[a, b] * (realised / base - 1.0)
+                self.extra_cost += unit * dist[a, b] * (realised / base - 1.0)
             t = t + realised
             ok = t <= tw[b, 1] + EPS
-            lateness += np.where(ok, 0.0, t - tw[b, 1])
+            self.lateness += np.where(ok, 0.0, t - tw[b, 1])
             all_ok &= ok
             if b == 0:
-                depot_ok += ok.mean()
-                closed_routes += 1
+                self.depot_ok += ok.mean()
+                self.closed_routes += 1
                 continue
-            on_time[b] = ok.mean()
+            self.on_time[b] = ok.mean()
             t = np.maximum(t, tw[b, 0])
-        route_ok += all_ok.mean()
-        num_routes += 1
+        self.route_ok += all_ok.mean()
+        self.num_routes += 1
 
-    on_time[0] = depot_ok / closed_routes if closed_routes else 1.0
-    cost = check(instance, solution).cost
-    return RobustReport(
-        samples=samples,
-        seed=seed,
-        cost=cost,
-        # From the differences, so that a neutral model reproduces the checker's cost exactly.
-        expected_cost=cost + float(extra_cost.mean()),
-        cost_std=float(extra_cost.std()),
-        cost_p95=cost + float(np.quantile(extra_cost, 0.95)),
-        expected_travel_time=float(travel.mean()),
-        travel_time_std=float(travel.std()),
-        on_time=on_time,
-        tw_feasibility=float(on_time[1:].mean()),
-        routes_on_time=float(route_ok / num_routes) if num_routes else 1.0,
-        expected_lateness=float(lateness.mean()),
-    )
+    def report(self, instance: Instance, solution: Solution, samples: int, seed: int) -> RobustReport:
+        extra_cost, travel, on_time = self.extra_cost, self.travel, self.on_time
+        on_time[0] = self.depot_ok / self.closed_routes if self.closed_routes else 1.0
+        cost = check(instance, solution).cost
+        return RobustReport(
+            samples=samples,
+            seed=seed,
+            cost=cost,
+            # From the differences, so that a neutral model reproduces the checker's cost exactly.
+            expected_cost=cost + float(extra_cost.mean()),
+            cost_std=float(extra_cost.std()),
+            cost_p95=cost + float(np.quantile(extra_cost, 0.95)),
+            expected_travel_time=float(travel.mean()),
+            travel_time_std=float(travel.std()),
+            on_time=on_time,
+            tw_feasibility=float(on_time[1:].mean()),
+            routes_on_time=float(self.route_ok / self.num_routes) if self.num_routes else 1.0,
+            expected_lateness=float(self.lateness.mean()),
+        )

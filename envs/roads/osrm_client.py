@@ -366,39 +366,48 @@ class _Server:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             req = urllib.request.Request(self.url + path, data=data, headers=headers)
             self.requests += 1
-            try:
-                status, reason, text = self._exchange(req, max_bytes)
-            except TimeoutError:  # not retried: the deadline is what the user will wait, not per attempt
-                raise OsrmError(
-                    f"OSRM server at {self.url} did not answer within {self.timeout:g} s (--osrm-timeout)"
-                ) from None
-            except (OSError, http.client.HTTPException) as err:  # refused, reset, closed mid-answer: retried
-                broken = not isinstance(err, OSError)  # http.client's: a bad status line, a cut-off body
-                problem = f"sent a broken HTTP answer ({type(err).__name__})" if broken else f"is not reachable: {err}"
-                continue
-            if text is None:
-                raise OsrmError(f"OSRM answer larger than {max_bytes / 1e6:.0f} MB for {sized}: not an OSRM {what}")
-            said = _error_body(text)
-            if status >= 500:
-                problem = f"answered HTTP {status} {reason} to the {what} request: {said or _excerpt(text)}"
-                continue
-            if status >= 300:
-                if said is not None:
-                    raise said
-                raise OsrmError(
-                    f"{self.url} answered HTTP {status} {reason} to a {what} request ({_excerpt(text)}):"
-                    " is it an OSRM server?"
-                )
-            answer = _json_object(text, self.url)
-            if answer.get("code") != "Ok":
-                if "code" not in answer:
-                    raise OsrmError(f"OSRM answer from {self.url} has no 'code': not an OSRM answer")
-                raise _ServerSaid(str(answer["code"]), str(answer.get("message", "")))
-            return answer
+            answer, problem = self._attempt(req, what, max_bytes, sized)
+            if answer is not None:
+                return answer
         raise OsrmError(
             f"OSRM server at {self.url} {' '.join(problem.split())}"
             f" (after {self.retries + 1} attempts at its {what} service)"
         )
+
+    def _attempt(self, req, what: str, max_bytes: int, sized: str) -> tuple[dict | None, str]:
+        """One try: (OSRM's answer, ""), or (None, what went wrong) where another try may help; raises where it
+        would not (see request)."""
+        try:
+            status, reason, text = self._exchange(req, max_bytes)
+        except TimeoutError:  # not retried: the deadline is what the user will wait, not per attempt
+            raise OsrmError(
+                f"OSRM server at {self.url} did not answer within {self.timeout:g} s (--osrm-timeout)"
+            ) from None
+        except (OSError, http.client.HTTPException) as err:  # refused, reset, closed mid-answer: retried
+            broken = not isinstance(err, OSError)  # http.client's: a bad status line, a cut-off body
+            return None, f"sent a broken HTTP answer ({type(err).__name__})" if broken else f"is not reachable: {err}"
+        if text is None:
+            raise OsrmError(f"OSRM answer larger than {max_bytes / 1e6:.0f} MB for {sized}: not an OSRM {what}")
+        said = _error_body(text)
+        if status >= 500:
+            return None, f"answered HTTP {status} {reason} to the {what} request: {said or _excerpt(text)}"
+        if status >= 300:
+            if said is not None:
+                raise said
+            raise OsrmError(
+                f"{self.url} answered HTTP {status} {reason} to a {what} request ({_excerpt(text)}):"
+                " is it an OSRM server?"
+            )
+        return self._ok_answer(text), ""
+
+    def _ok_answer(self, text: bytes) -> dict:
+        """The JSON object of a 2xx answer whose code is Ok; an error code raises _ServerSaid."""
+        answer = _json_object(text, self.url)
+        if answer.get("code") != "Ok":
+            if "code" not in answer:
+                raise OsrmError(f"OSRM answer from {self.url} has no 'code': not an OSRM answer")
+            raise _ServerSaid(str(answer["code"]), str(answer.get("message", "")))
+        return answer
 
     def _exchange(self, req, max_bytes: int) -> tuple[int, str, bytes | None]:
         """One request under one deadline: (status, reason, body); body None when over max_bytes."""

@@ -51,16 +51,29 @@ class SolveOptions:
     def validate(self, names: dict[str, str] | None = None) -> None:
         """Refuse, in one line, an option no solver could honour (before anything is loaded or solved).
         `names` spells the fields as the caller's user knows them (the CLI: {'num_seeds': '--seeds', ...})."""
-        from envs.errors import NcoError
 
         def name(field: str) -> str:
             return (names or {}).get(field, field)
+
+        # in this order, so that of several bad options the same one is named first
+        self._validate_solver(name)
+        self._validate_policy(name)
+        self._validate_run(name)
+
+    def _validate_solver(self, name) -> None:
+        """Which solver, and for how long."""
+        from envs.errors import NcoError
 
         t = self.time_limit
         if not (isinstance(t, int | float) and math.isfinite(t) and t >= 0):
             raise NcoError(f"{name('time_limit')} must be a finite number of seconds, zero or more; got {t}")
         if self.solver not in SOLVERS:
             raise NcoError(f"{name('solver')} {self.solver!r} is not a solver; choose one of {', '.join(SOLVERS)}")
+
+    def _validate_policy(self, name) -> None:
+        """How the policy decodes (starts, augmentation, decode type) and how many of its solutions seed the search."""
+        from envs.errors import NcoError
+
         if self.num_starts is not None and self.num_starts < 0:
             raise NcoError(f"{name('num_starts')} must be 0 (one greedy rollout) or more, got {self.num_starts}")
         if self.num_seeds < 1:
@@ -72,6 +85,11 @@ class SolveOptions:
             raise NcoError(f"{name('num_augment')} must be 1, 2, 4 or 8 symmetric views, got {self.num_augment}")
         if self.decode not in ("greedy", "sampling"):
             raise NcoError(f"{name('decode')} must be 'greedy' or 'sampling', got {self.decode!r}")
+
+    def _validate_run(self, name) -> None:
+        """The robust evaluation's samples, the threads and the seed."""
+        from envs.errors import NcoError
+
         if self.samples is not None and not 0 <= self.samples <= MAX_SAMPLES:
             raise NcoError(f"{name('samples')} must be between 0 and {MAX_SAMPLES:,}, got {self.samples}")
         if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
