@@ -7,6 +7,15 @@
     python scripts/train_shipped.py --variant multi --minutes-100 15 --scratch    # from scratch (no cvrp100)
     python scripts/train_shipped.py --variant fleet --minutes-100 40     # fleet100 (types, costs, zones)
     python scripts/train_shipped.py --variant svrp --minutes-100 15      # svrp50 (stochastic travel times)
+    python scripts/train_shipped.py --continue cvrp100 --minutes 60       # continue it: expert iteration
+    python scripts/train_shipped.py --continue cvrp100 --minutes 10 --device cuda --workers 14 --out $OUT
+
+--continue NAME trains a shipped policy further for --minutes (CPU-minutes; wall-minutes on a GPU) by expert
+iteration (nco.train.expert): the run folder OUT/NAME-expert keeps the optimizer, the labels and the clocks,
+so the next call resumes it. The candidate replaces nco/checkpoints/NAME only when it is better on held-out
+instances (a fixed set neither training nor its validation sees); its JSON then records the cumulative
+training minutes of every run behind it and the held-out comparison. --no-install only reports. This is the
+script a GPU runs: it trains for the minutes given and writes the checkpoints into --out.
 
 cvrp100 is copied to nco/checkpoints/cvrp100.{pt,json}. road100_matrix is the
 matrix-aware policy fine-tuned from cvrp100 (its weights transplanted, the
@@ -58,8 +67,87 @@ def hms(minutes: float) -> str:
     return f"00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+# --continue: what each shipped policy is continued on (expert iteration's label source and size)
+CONTINUED = {"cvrp100": ("uniform", 100, DEFAULT_CHECKPOINT)}
+HELD_OUT_SEED = 777_2026  # the held-out set's seed: not the expert run's validation seed
+
+
+def held_out_cost(checkpoint: Path, source: str, size: int, count: int) -> float:
+    from nco.policy.checkpoints import load_checkpoint
+    from nco.train.expert import ExpertConfig, validation_batch, validation_cost
+
+    policy, _ = load_checkpoint(checkpoint)
+    cfg = ExpertConfig(source=source, num_clients=size, val_size=count, val_seed=HELD_OUT_SEED)
+    return validation_cost(policy, validation_batch(cfg))
+
+
+def continue_shipped(args) -> None:
+    import json
+
+    from nco.train.expert import ExpertConfig, expert_iteration
+
+    source, size, installed = CONTINUED[args.continue_]
+    installed = Path(args.install or installed)
+    run = Path(args.out) / f"{args.continue_}-expert"
+    expert_iteration(
+        ExpertConfig(
+            source=source,
+            num_clients=size,
+            minutes=args.minutes,
+            out_dir=str(run),
+            init_from=str(installed),
+            labels_per_round=args.labels_per_round,
+            label_seconds=args.label_seconds,
+            batch_size=args.batch_size,
+            lr=args.lr / 2,
+            workers=args.workers,
+            threads=args.threads,
+            device=args.device,
+            max_rounds=args.max_rounds,
+            val_size=args.val_size,
+        ),
+        on_validate=lambda row: print(
+            f"round {row['round']}: {row['labels']} labels, {row['cpu_minutes']:.1f} min,"
+            f" validation {row['val_cost']:.4f}",
+            flush=True,
+        ),
+    )
+    before = held_out_cost(installed, source, size, args.held_out)
+    after = held_out_cost(run / "best.pt", source, size, args.held_out)
+    print(
+        f"held-out ({args.held_out} {source} instances, {size} clients): installed {before:.4f}, candidate {after:.4f}"
+    )
+    if after >= before:
+        print(f"kept {installed} (the candidate is not better)")
+        return
+    info = json.loads((run / "best.json").read_text())
+    info["held_out"] = {
+        "instances": args.held_out,
+        "source": source,
+        "seed": HELD_OUT_SEED,
+        "before": round(before, 5),
+        "after": round(after, 5),
+    }
+    (run / "best.json").write_text(json.dumps(info, indent=2) + "\n")
+    if args.no_install:
+        print(f"better by {100 * (1 - after / before):.2f}%; not installed (--no-install): {run / 'best.pt'}")
+        return
+    install(run, installed)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--continue", dest="continue_", choices=sorted(CONTINUED), help="continue this shipped policy")
+    ap.add_argument("--minutes", type=float, default=30, help="--continue: CPU-minutes to add (wall on a GPU)")
+    ap.add_argument("--device", default="cpu", help="--continue: cpu or cuda")
+    ap.add_argument("--workers", type=int, default=1, help="--continue: labelling processes")
+    ap.add_argument("--threads", type=int, default=None, help="--continue: torch threads (default: the cores)")
+    ap.add_argument("--labels-per-round", type=int, default=32)
+    ap.add_argument("--label-seconds", type=float, default=1.0)
+    ap.add_argument("--held-out", type=int, default=128, help="--continue: held-out instances")
+    ap.add_argument("--val-size", type=int, default=128, help="--continue: the run's validation instances")
+    ap.add_argument("--max-rounds", type=int, default=None, help="--continue: stop after this many rounds")
+    ap.add_argument("--no-install", action="store_true", help="--continue: report, never replace")
     ap.add_argument("--variant", choices=("cvrp", "road", "multi", "fleet", "svrp"), default="cvrp")
     ap.add_argument(
         "--variants", default="all", help="--variant multi: the training mix (envs.generate.variants names)"
@@ -73,6 +161,13 @@ def main() -> None:
     ap.add_argument("--out", default="runs/shipped")
     ap.add_argument("--install", help="default nco/checkpoints/cvrp100, or road100_matrix for --variant road")
     args = ap.parse_args()
+    if args.continue_:
+        if args.threads is None:
+            from nco.threads import available_cores
+
+            args.threads = available_cores()
+        continue_shipped(args)
+        return
     out = Path(args.out)
     if args.variant == "multi":
         run = out / ("variants100" + ("_moe" if args.moe else "") + ("_scratch" if args.scratch else ""))

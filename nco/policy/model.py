@@ -210,6 +210,41 @@ class Rollout:
     routes_per_type: torch.Tensor | None = None  # (B, S, K) vehicles of each type used, with a fleet
 
 
+@dataclass
+class Follow:
+    """A labelled plan for the decoder to follow (imitation learning): each client's successor and predecessor
+    on its route (0 at the route's ends) and the first client of each rollout, an end of its route.
+
+    Where the plan leaves a choice, the decoder takes the one its own policy likes best: at the depot, which of
+    the unserved routes comes next and, where `reversible` (symmetric costs, no time windows), from which end;
+    route order and direction are symmetries of the plan, and this picks the sequence that fits the decoder."""
+
+    succ: torch.Tensor  # (B, N+1) long
+    pred: torch.Tensor  # (B, N+1) long
+    first: torch.Tensor  # (B, S) long
+    reversible: torch.Tensor  # (B,) bool
+
+    def heads(self) -> torch.Tensor:
+        """(B, N+1) the nodes a route may be entered at: its first client, or either end if reversible."""
+        n1 = self.succ.shape[1]
+        is_client = torch.arange(n1, device=self.succ.device) > 0
+        return is_client & ((self.pred == 0) | (self.reversible.unsqueeze(-1) & (self.succ == 0)))
+
+    def forward_at(self, node: torch.Tensor) -> torch.Tensor:
+        """(B, S) True where entering the route at `node` follows it forwards (it is the route's first client)."""
+        return self.pred.gather(1, node) == 0
+
+    def next(self, state: dict, log_p: torch.Tensor, forwards: torch.Tensor) -> torch.Tensor:
+        """(B, S) the plan's next node: along the current route, else (at the depot) the unserved route head the
+        policy rates highest, else the depot."""
+        cur = state["current"]
+        along = torch.where(forwards, self.succ.gather(1, cur), self.pred.gather(1, cur))
+        heads = self.heads().unsqueeze(1) & ~state["visited"]
+        pick = log_p.masked_fill(~heads, float("-inf")).argmax(-1)
+        pick = torch.where(heads.any(-1), pick, torch.zeros_like(pick))
+        return torch.where(cur == 0, pick, along)
+
+
 class AttentionPolicy(nn.Module):
     def __init__(self, cfg: PolicyConfig | None = None):
         super().__init__()
@@ -301,6 +336,7 @@ class AttentionPolicy(nn.Module):
         max_steps: int | None = None,
         generator: torch.Generator | None = None,
         deadline: float | None = None,
+        follow: Follow | None = None,
     ) -> Rollout:
         """Roll out S rollouts per instance and augmentation.
 
@@ -309,7 +345,11 @@ class AttentionPolicy(nn.Module):
         num_augment: 1 or 8 symmetric transforms of the planar features. Results
         come back shaped (B, A*S, T), augmentation-major. deadline: a
         time.perf_counter() value past which decoding stops with OutOfTime.
+        follow: decode the plan it holds (teacher forcing): S = its first clients, and log_likelihood is the
+        plan's under the policy (num_starts, decode and num_augment do not apply).
         """
+        if follow is not None:
+            num_starts, num_augment = follow.first.shape[1], 1
         b, n1, _ = data["locs"].shape
         mats = self.matrix_inputs(data) if self.cfg.matrix else None
         keys = ["demand", *(dyn.ATTRIBUTES if dyn.has_attributes(data) else ())]
@@ -336,6 +376,9 @@ class AttentionPolicy(nn.Module):
         actions, logp = [], torch.zeros(bb, s, device=h.device)
         if num_starts:
             first = (torch.arange(s, device=h.device) % (n1 - 1) + 1).expand(bb, s)
+            if follow is not None:
+                first = follow.first
+                forwards = follow.forward_at(first)
             state = env.start(state, first)
             actions.append(first)
         # every route may start with up to 2K vehicle-type switches (K-1 chosen, then a full turn when stuck)
@@ -366,7 +409,12 @@ class AttentionPolicy(nn.Module):
                 logits = logits + self.pref_weight * (pref / units[1].unsqueeze(-1)).float()
             logits = logits.masked_fill(~mask, float("-inf"))
             log_p = torch.log_softmax(logits, dim=-1)
-            if decode == "greedy":
+            if follow is not None:
+                a = follow.next(state, log_p, forwards)
+                if not mask.gather(-1, a.unsqueeze(-1)).all():
+                    raise ValueError("the plan to follow makes a move the rules forbid (an infeasible label?)")
+                forwards = torch.where(state["current"] == 0, follow.forward_at(a), forwards)
+            elif decode == "greedy":
                 a = log_p.argmax(-1)
             elif decode == "sampling":
                 a = sample(log_p, generator)

@@ -1,0 +1,95 @@
+"""Expert iteration learns from the search, resumes where it stopped, and records what each checkpoint went
+through."""
+
+import json
+
+import pytest
+import torch
+
+from envs.errors import NcoError
+from nco.policy.checkpoints import load_checkpoint, save_checkpoint
+from nco.policy.model import AttentionPolicy, PolicyConfig
+from nco.train import ledger
+from nco.train.expert import ExpertConfig, expert_iteration, validation_batch, validation_cost
+
+SMALL = PolicyConfig(embed_dim=32, num_heads=4, num_layers=2, ff_dim=64)
+
+
+def config(out, **kw) -> ExpertConfig:
+    base = dict(
+        num_clients=10,
+        minutes=60,  # the rounds decide: a test must not depend on how fast this machine is now
+        out_dir=str(out),
+        policy=SMALL,
+        labels_per_round=8,
+        label_seconds=0.1,
+        steps_per_round=30,
+        batch_size=16,
+        lr=1e-3,
+        val_size=32,
+        max_rounds=2,
+    )
+    return ExpertConfig(**{**base, **kw})
+
+
+@pytest.mark.slow
+def test_imitating_the_search_lowers_the_cost_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    out = tmp_path / "run"
+    first = expert_iteration(config(out))
+    history = json.loads((out / "last.json").read_text())["validation"]
+    assert [r["round"] for r in history] == [0, 1, 2] and first["labels"] == 16
+    assert history[-1]["val_cost"] < 0.8 * history[0]["val_cost"]  # a random policy is far worse than the labels
+    trained, _ = load_checkpoint(first["best"])
+    cfg = config(out)
+    assert validation_cost(trained, validation_batch(cfg)) == pytest.approx(first["best_val_cost"], rel=1e-5)
+    info = json.loads((out / "last.json").read_text())
+    run = info["training"]["runs"][-1]
+    assert run["method"] == "expert-iteration" and run["rounds"] == 2 and info["training"]["cpu_minutes"] > 0
+    # resumed: the optimizer, the labels and the clocks carry on; the new round adds its labels
+    again = expert_iteration(config(out, max_rounds=3))
+    assert again["rounds"] == 3 and again["labels"] == 24 and again["steps"] == 90
+    info = json.loads((out / "last.json").read_text())
+    assert len(info["training"]["runs"]) == 1  # one run, resumed: its minutes grew
+    assert info["training"]["cpu_minutes"] >= run["minutes"]
+    assert [r["round"] for r in info["validation"]] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_training_minutes_accumulate_across_runs(tmp_path):
+    start = save_checkpoint(
+        AttentionPolicy(SMALL),
+        tmp_path / "start.pt",
+        {
+            "variant": "cvrp",
+            "features": [],
+            "training": {"cpu_minutes": 100.0, "gpu_minutes": 2.0, "runs": [{"method": "reinforce"}]},
+        },
+    )
+    result = expert_iteration(config(tmp_path / "run", init_from=str(start), max_rounds=1, steps_per_round=5))
+    training = load_checkpoint(result["last"])[1]["training"]
+    assert training["gpu_minutes"] == 2.0 and training["cpu_minutes"] > 100.0
+    assert [r["method"] for r in training["runs"]] == ["reinforce", "expert-iteration"]
+
+
+def test_a_checkpoint_without_a_record_counts_its_own_run():
+    before = ledger.prior({"train_seconds": 4506.3})
+    assert before["cpu_minutes"] == pytest.approx(75.1) and before["runs"][0]["estimated"]
+    after = ledger.record(before, {"method": "expert-iteration", "minutes": 10.0}, "cuda")
+    assert (after["cpu_minutes"], after["gpu_minutes"]) == (pytest.approx(75.1), 10.0)
+    assert ledger.prior({}) == {"cpu_minutes": 0.0, "gpu_minutes": 0.0, "runs": []}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"minutes": 0}, "minutes must be > 0"),
+        ({"labels_per_round": 0}, "labels_per_round must be a whole number"),
+        ({"label_share": 1.0}, "label_share must be between 0 and 1"),
+        ({"source": "mars"}, "unknown label source"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_runs(tmp_path, change, message):
+    with pytest.raises(NcoError, match=message):
+        expert_iteration(config(tmp_path / "run", **change))
+    assert not (tmp_path / "run").exists()
