@@ -190,7 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     og.set_defaults(func=cmd_osrm_serve)
 
-    t = add_parser(sub, "train", help="train or fine-tune a policy (REINFORCE + POMO baseline, Lightning)")
+    t = add_parser(
+        sub, "train", help="train or fine-tune a policy (REINFORCE + POMO baseline with Lightning, or expert iteration)"
+    )
+    t.add_argument(
+        "--method",
+        choices=("reinforce", "expert"),
+        default="reinforce",
+        help="reinforce: REINFORCE with the POMO baseline (Lightning); expert: expert iteration, the policy-seeded"
+        " genetic search labels instances and the policy imitates them, for --minutes CPU-minutes, resuming the"
+        " run in --out if there is one (uniform or xlike --distribution, or one --variants name)",
+    )
+    t.add_argument("--minutes", type=float, default=30, help="--method expert: CPU-minutes to train (wall on a GPU)")
+    t.add_argument("--label-seconds", type=float, default=1.0, help="--method expert: the search's budget a label")
+    t.add_argument("--labels-per-round", type=int, default=32, help="--method expert: new labels each round")
+    t.add_argument("--workers", type=int, default=1, help="--method expert: labelling processes")
     t.add_argument("--size", type=int, default=100, help="clients per training instance")
     t.add_argument(
         "--distribution",

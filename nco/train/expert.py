@@ -21,6 +21,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -123,12 +124,11 @@ def _policy(cfg: ExpertConfig) -> tuple[AttentionPolicy, dict]:
 def plan_batch(labels: LabelSet, idx: list[int], starts: int, rng: np.random.Generator, device: str):
     """The instances `idx` as a training batch, a random square symmetry each, and the plans to follow from
     `starts` route ends drawn for each."""
-    instances = labels.instances(idx)
-    batch = stack_instances(instances)
-    n1 = instances[0].num_nodes
+    batch, features = labels.batch(idx)
+    n1 = batch["demand"].shape[1]
     succ, pred, first, rev = [], [], [], []
-    for inst, i in zip(instances, idx):
-        reversible = not (inst.features() & DIRECTED)
+    for feats, i in zip(features, idx):
+        reversible = not (feats & DIRECTED)
         s, p = plan_arrays(labels.tours[i], n1)
         heads = route_heads(labels.tours[i], reversible)
         succ.append(s), pred.append(p), rev.append(reversible)
@@ -257,6 +257,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     try:
         while clock.seconds() < budget and (cfg.max_rounds is None or state.round < cfg.max_rounds):
             state.round += 1
+            steps_before = state.steps
             # 1. the teacher, seeded by the current policy
             t0 = clock.seconds()
             teacher_ckpt = out / "teacher" / f"round{state.round}.pt"
@@ -280,7 +281,8 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
                 opt.step()
                 state.steps += 1
             state.cpu_seconds = clock.seconds()
-            validate("round")
+            if state.steps > steps_before:  # else the budget ended while labelling: the labels are kept
+                validate("round")
             _save_state(out, policy, opt, state, info)
             for old in (out / "teacher").glob("round*"):
                 if not old.name.startswith(f"round{state.round}."):
@@ -288,6 +290,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        shutil.rmtree(out / "teacher", ignore_errors=True)  # the rounds' seeding checkpoints: temporary
     state.cpu_seconds = clock.seconds()
     _save_state(out, policy, opt, state, info)
     summary = {

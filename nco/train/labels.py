@@ -70,6 +70,8 @@ class LabelSet:
     tours: list[np.ndarray]  # M giant tours (int16, 0 between routes)
     costs: np.ndarray  # (M,) the teacher's cost
     made_by: list[dict] = field(default_factory=list)  # one record per labelling call: teacher, budget, seconds
+    # each instance's training tensors once built (regenerating them every step would starve a GPU)
+    _tensors: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -89,6 +91,7 @@ class LabelSet:
             self.tours + other.tours,
             np.concatenate([self.costs, other.costs]),
             self.made_by + other.made_by,
+            {**self._tensors},  # this set's indices stay where they were
         )
 
     def instances(self, idx: Sequence[int]) -> list[Instance]:
@@ -102,6 +105,17 @@ class LabelSet:
                 )
             out.append(inst)
         return out
+
+    def batch(self, idx: Sequence[int]) -> tuple[dict, list[Instance | None]]:
+        """The instances `idx` as one training batch (nco.rl.batch.stack_instances' tensors, built once each)."""
+        from envs.rl.batch import stack_instances
+
+        missing = [i for i in idx if i not in self._tensors]
+        if missing:
+            for i, inst in zip(missing, self.instances(missing)):
+                self._tensors[i] = (stack_instances([inst]), inst.features())
+        parts = [self._tensors[i][0] for i in idx]
+        return {k: torch_cat([p[k] for p in parts]) for k in parts[0]}, [self._tensors[i][1] for i in idx]
 
     def save(self, path: str | Path) -> Path:
         from envs.io.output_files import replaced
@@ -146,6 +160,12 @@ class LabelSet:
             raise NcoError(f"label set not found: {path}") from None
         except (OSError, ValueError, KeyError) as e:
             raise NcoError(f"{path} is not an nco label set: {str(e).splitlines()[0] if str(e) else e}") from None
+
+
+def torch_cat(parts):
+    import torch
+
+    return torch.cat(parts)
 
 
 def plan_arrays(tour: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:

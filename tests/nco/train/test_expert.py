@@ -93,3 +93,35 @@ def test_bad_settings_are_refused_before_anything_runs(tmp_path, change, message
     with pytest.raises(NcoError, match=message):
         expert_iteration(config(tmp_path / "run", **change))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_train_command_runs_expert_iteration(tmp_path, capsys):
+    from nco.cli.main import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--method", "expert", "--size", "8", "--minutes", "0.05", "--layers", "1", "--embed-dim", "32"]
+    argv += ["--labels-per-round", "4", "--label-seconds", "0.1", "--val-size", "8", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert "trained: validation cost" in capsys.readouterr().out
+    policy, info = load_checkpoint(out / "best.pt")
+    assert policy.cfg.num_layers == 1 and info["training"]["runs"][-1]["method"] == "expert-iteration"
+    assert not (out / "teacher").exists()  # the rounds' seeding checkpoints are gone
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--distribution", "road"], "--method expert draws uniform or xlike instances"),
+        (["--variants", "CVRP,VRPTW"], "one --variants name"),
+        (["--resume", "x.ckpt"], "--resume: checkpoint not found"),
+        (["--minutes", "0"], "minutes must be > 0"),
+    ],
+)
+def test_bad_expert_options_fail_in_one_line(tmp_path, capsys, args, message):
+    from nco.cli.main import main
+
+    assert main(["train", "--method", "expert", *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
