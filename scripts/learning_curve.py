@@ -50,6 +50,8 @@ def run_expert(args, out: Path) -> None:
             policy=tiny_policy() if args.tiny else None,
             labels_per_round=args.labels_per_round,
             label_seconds=args.label_seconds,
+            label_share=args.label_share,
+            starts=args.starts,
             lr=args.lr,
             val_size=args.val_size,
             threads=1,
@@ -154,13 +156,21 @@ def reference_cost(args) -> float | None:
 
 def report(args, out: Path) -> dict:
     curves = {m: read(out, m) for m in args.methods}
+    for other in args.add:  # runs of other settings (another folder of this script), on the same figure
+        args_file = other / "curve.json"
+        settings = json.loads(args_file.read_text())["args"] if args_file.exists() else {}
+        for m in METHODS:
+            if read(other, m):
+                note = ", ".join(f"{k} {settings[k]}" for k in ("label_share", "lr", "starts") if k in settings)
+                curves[f"{m} ({other.name}{': ' + note if note else ''})"] = read(other, m)
     ref = reference_cost(args)
     marks = sorted({round(args.minutes * f, 2) for f in (0.1, 0.25, 0.5, 0.75, 1.0)})
     print(f"validation cost (mean of {args.val_size} {args.source} instances, {args.size} clients) by CPU-minutes")
-    print(f"{'method':<10}" + "".join(f"{m:>10}" for m in marks))
+    width = max(10, *(len(m) + 2 for m in curves))
+    print(f"{'method':<{width}}" + "".join(f"{m:>10}" for m in marks))
     for m, c in curves.items():
         cells = [best_by(c, t) for t in marks]
-        print(f"{m:<10}" + "".join(f"{x:>10.3f}" if x is not None else f"{'-':>10}" for x in cells))
+        print(f"{m:<{width}}" + "".join(f"{x:>10.3f}" if x is not None else f"{'-':>10}" for x in cells))
     if ref is not None:
         print(f"reference {args.reference}: {ref:.3f}")
         for m, c in curves.items():
@@ -204,11 +214,14 @@ def main() -> None:
     ap.add_argument("--labels-per-round", type=int, default=32)
     ap.add_argument("--label-seconds", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-4, help="expert iteration's learning rate")
+    ap.add_argument("--label-share", type=float, default=0.5, help="expert: the share of CPU spent labelling")
+    ap.add_argument("--starts", type=int, default=16, help="expert: labelled sequences per instance and step")
     ap.add_argument("--val-size", type=int, default=128)
     ap.add_argument("--reference", default=None, help="checkpoint drawn as a line (default: the shipped cvrp100)")
     ap.add_argument("--tiny", action="store_true", help="a tiny policy (smoke tests)")
     ap.add_argument("--report-only", action="store_true", help="print and plot what the run folders hold")
     ap.add_argument("--out", type=Path, default=Path("runs/curve"))
+    ap.add_argument("--add", type=Path, action="append", default=[], help="another run folder to show beside")
     args = ap.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in args.methods if m not in METHODS]

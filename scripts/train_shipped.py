@@ -105,6 +105,8 @@ def continue_shipped(args) -> None:
             device=args.device,
             max_rounds=args.max_rounds,
             val_size=args.val_size,
+            label_share=args.label_share,
+            starts=args.starts,
         ),
         on_validate=lambda row: print(
             f"round {row['round']}: {row['labels']} labels, {row['cpu_minutes']:.1f} min,"
@@ -145,6 +147,8 @@ def main() -> None:
     ap.add_argument("--labels-per-round", type=int, default=32)
     ap.add_argument("--label-seconds", type=float, default=1.0)
     ap.add_argument("--held-out", type=int, default=128, help="--continue: held-out instances")
+    ap.add_argument("--label-share", type=float, default=0.5, help="--continue: the share of CPU spent labelling")
+    ap.add_argument("--starts", type=int, default=16, help="--continue: labelled sequences per instance and step")
     ap.add_argument("--val-size", type=int, default=128, help="--continue: the run's validation instances")
     ap.add_argument("--max-rounds", type=int, default=None, help="--continue: stop after this many rounds")
     ap.add_argument("--no-install", action="store_true", help="--continue: report, never replace")

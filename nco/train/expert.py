@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from envs.errors import NcoError
+from envs.generate.variants import parse_variants
 from envs.rl.batch import stack_instances
 from envs.rl.routing_env import RoutingEnv
 from nco.policy.checkpoints import load_checkpoint, save_checkpoint
@@ -54,7 +55,7 @@ class ExpertConfig:
     label_share: float = 0.5  # of each round's CPU, the share spent labelling
     label_file: str | None = None  # labels to start from and add to (default OUT/labels.npz)
     batch_size: int = 32
-    starts: int = 8  # labelled sequences per instance and step (different route ends to start from)
+    starts: int = 16  # labelled sequences per instance and step (different route ends to start from)
     lr: float = 1e-4
     val_size: int = 128
     val_seed: int = 20261207
@@ -115,10 +116,19 @@ def _process_cpu(pid: int) -> float:
 
 
 def _policy(cfg: ExpertConfig) -> tuple[AttentionPolicy, dict]:
+    """A new policy, or the --init-from one, reading the attributes the source's instances have (columns it
+    lacks start at zero: nco.policy.checkpoints.transplant)."""
+    from nco.policy.checkpoints import transplant
+    from nco.train.config import policy_for
+
+    variants = [] if cfg.source in ("uniform", "xlike") else parse_variants([cfg.source])
     if cfg.init_from:
-        policy, info = load_checkpoint(cfg.init_from, cfg.device)
-        return policy.train(), info
-    return AttentionPolicy(cfg.policy or PolicyConfig()).to(cfg.device).train(), {}
+        policy, info = load_checkpoint(cfg.init_from)
+        target = policy_for(policy.cfg, variants)
+        if target != policy.cfg:
+            policy = transplant(policy, AttentionPolicy(target))
+        return policy.to(cfg.device).train(), info
+    return AttentionPolicy(policy_for(cfg.policy or PolicyConfig(), variants)).to(cfg.device).train(), {}
 
 
 def plan_batch(labels: LabelSet, idx: list[int], starts: int, rng: np.random.Generator, device: str):
@@ -222,7 +232,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     rng = np.random.default_rng([cfg.seed, state.round])
     budget = state.cpu_seconds + cfg.minutes * 60
 
-    def validate(phase: str) -> None:
+    def validate(phase: str, loss: float | None = None) -> None:
         t0 = clock._now()
         cost = validation_cost(policy, val)
         row = {
@@ -232,6 +242,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
             "cpu_minutes": round(clock.seconds() / 60, 3),
             "label_cpu_minutes": round(state.label_cpu_seconds / 60, 3),
             "val_cost": round(cost, 5),
+            "train_loss": None if loss is None else round(loss, 4),
             "phase": phase,
         }
         state.history.append(row)
@@ -257,7 +268,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     try:
         while clock.seconds() < budget and (cfg.max_rounds is None or state.round < cfg.max_rounds):
             state.round += 1
-            steps_before = state.steps
+            steps_before, losses = state.steps, []
             # 1. the teacher, seeded by the current policy
             t0 = clock.seconds()
             teacher_ckpt = out / "teacher" / f"round{state.round}.pt"
@@ -280,9 +291,10 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
                 opt.step()
                 state.steps += 1
+                losses.append(loss.item())
             state.cpu_seconds = clock.seconds()
             if state.steps > steps_before:  # else the budget ended while labelling: the labels are kept
-                validate("round")
+                validate("round", float(np.mean(losses)))
             _save_state(out, policy, opt, state, info)
             for old in (out / "teacher").glob("round*"):
                 if not old.name.startswith(f"round{state.round}."):

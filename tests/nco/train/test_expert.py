@@ -125,3 +125,11 @@ def test_bad_expert_options_fail_in_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_variant_source_trains_a_policy_that_reads_its_attributes(tmp_path):
+    result = expert_iteration(config(tmp_path / "run", source="vrptw", max_rounds=1, steps_per_round=5))
+    policy, info = load_checkpoint(result["best"])
+    assert "time_windows" in policy.cfg.attributes and "time_windows" in info["features"]
+    assert info["trained_on"]["distribution"] == "vrptw"
