@@ -47,10 +47,12 @@ class ExportPolicy(Callback):
     mid-epoch says so, and keeps its best cost and training time in the Lightning checkpoint, so that a
     resumed run neither overwrites a better best.pt nor restarts the clock."""
 
-    def __init__(self, out_dir: Path, meta: dict, train_size: int):
+    def __init__(self, out_dir: Path, meta: dict, train_size: int, prior: dict | None = None, device: str = "cpu"):
         self.out_dir, self.meta, self.train_size = out_dir, meta, train_size
+        self.prior, self.device = prior, device  # the start checkpoint's training record (nco.train.ledger)
         self.best = float("inf")
         self.started, self.seconds_before = time.time(), 0.0
+        self.cpu_started, self.cpu_before = time.process_time(), 0.0
         self.epochs_full, self.seen, self.batches, self.epoch_open = 0, 0, 0, False
         self.restored = False
         self.validated: tuple[int, float] | None = None  # (global step, val cost) of the last validation
@@ -61,14 +63,20 @@ class ExportPolicy(Callback):
             "train_seconds": self.train_seconds(),
             "epochs_full": self.epochs_full,
             "seen": self.seen,
+            "cpu_seconds": self.cpu_seconds(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.seconds_before = state["best"], state["train_seconds"]
+        self.cpu_before = state.get("cpu_seconds", 0.0)  # absent in checkpoints from before the ledger
         self.epochs_full, self.seen, self.restored = state["epochs_full"], state["seen"], True
 
     def train_seconds(self) -> float:
         return round(self.seconds_before + time.time() - self.started, 1)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the process (all threads) since the run began, across resumes."""
+        return round(self.cpu_before + time.process_time() - self.cpu_started, 1)
 
     def on_train_start(self, trainer, module):
         if not self.restored:  # fresh, or resumed from a checkpoint older than this state: count from its epoch
@@ -99,6 +107,17 @@ class ExportPolicy(Callback):
         }
         if 0 < self.batches < trainer.num_training_batches:  # stopped part-way through an epoch
             meta["batches_into_epoch"] = self.batches
+        if self.prior is not None:
+            from nco.train import ledger
+
+            run = {
+                "method": "reinforce",
+                "minutes": round(self.cpu_seconds() / 60, 3),
+                "wall_minutes": round(meta["train_seconds"] / 60, 3),
+                "instances": self.seen,
+                "val_cost": val_cost,
+            }
+            meta["training"] = ledger.record(self.prior, run, self.device)
         return meta
 
     def on_validation_epoch_end(self, trainer, module):

@@ -23,6 +23,8 @@ def prior(info: dict) -> dict:
             "runs": t.get("runs", []),
         }
     seconds = float(info.get("train_seconds") or 0.0)
+    if not seconds:  # a checkpoint that records no training (a new policy saved as is)
+        return {"cpu_minutes": 0.0, "gpu_minutes": 0.0, "runs": []}
     run = {"method": "reinforce", "wall_minutes": round(seconds / 60, 1), "estimated": True}
     run["note"] = "before the training record: its own run's train_seconds only (runs it started from not counted)"
     return {"cpu_minutes": round(seconds / 60, 1), "gpu_minutes": 0.0, "runs": [run]}

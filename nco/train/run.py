@@ -28,9 +28,10 @@ from envs.generate.fleets import MIXES
 from envs.generate.variants import parse_variants
 from envs.rl.distributions import DISTRIBUTIONS
 from envs.rl.env import DEFAULT_ROAD_DATASET, GENERATORS, CVRPEnv, VariantGenerator
-from nco.policy.checkpoints import load_checkpoint, save_checkpoint, transplant
+from nco.policy.checkpoints import load_checkpoint, read_checkpoint_info, save_checkpoint, transplant
 from nco.policy.model import AttentionPolicy, PolicyConfig
 from nco.threads import available_cores, torch_threads
+from nco.train import ledger
 from nco.train.callbacks import (
     ExportPolicy,
     TrainingInterrupted,
@@ -127,7 +128,9 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = _loggers(cfg, out)
-    export = ExportPolicy(out, meta, cfg.train_size)
+    gpu = cfg.accelerator not in ("cpu",) and torch.cuda.is_available()
+    prior = ledger.prior(read_checkpoint_info(cfg.init_from) if cfg.init_from else {})
+    export = ExportPolicy(out, meta, cfg.train_size, prior, "cuda" if gpu else "cpu")
     trainer = _trainer(cfg, out, loggers, stop, export, callbacks)
     return _fit(trainer, module, cfg.resume, export, stop, out)
 

@@ -66,7 +66,12 @@ def test_short_training_lowers_the_cost_and_resumes(tmp_path):
     # resume the exact Lightning state for one more epoch
     cfg.epochs, cfg.resume = 4, str(tmp_path / "run" / "lightning" / "last.ckpt")
     train(cfg)
-    assert json.loads((tmp_path / "run" / "last.json").read_text())["epochs_done"] == 4
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert last["epochs_done"] == 4
+    # the ledger: one reinforce run (resumed, so its CPU-minutes grew), on top of the start checkpoint's none
+    (run,) = last["training"]["runs"]
+    assert run["method"] == "reinforce" and run["instances"] == 4 * 1280
+    assert last["training"]["cpu_minutes"] == run["minutes"] > info["training"]["runs"][0]["minutes"] > 0
 
 
 @pytest.mark.slow
