@@ -7,7 +7,8 @@
 Methods (each in its own process, on its own core when there are enough, with one torch thread):
 - reinforce: today's `nco train` (REINFORCE with the POMO shared baseline, Lightning), batch 32, lr 2e-4;
 - expert: expert iteration (nco.train.expert): the policy-seeded genetic search labels instances, the policy
-  imitates the labels; labelling counts in the minutes.
+  imitates the labels; labelling counts in the minutes;
+- expert+reinforce: expert iteration for --switch of the minutes, then reinforce from its best policy.
 
 Both are charged the CPU time of their process (all threads, and labelling children), validation left out,
 and validated on the same fixed instances (greedy, one start per client, no augmentation: POMO's validation
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-METHODS = ("reinforce", "expert")
+METHODS = ("reinforce", "expert", "expert+reinforce")
 
 
 def tiny_policy():
@@ -37,14 +38,14 @@ def tiny_policy():
     return PolicyConfig(embed_dim=32, num_heads=4, num_layers=2, ff_dim=64)
 
 
-def run_expert(args, out: Path) -> None:
+def run_expert(args, out: Path, minutes: float | None = None) -> None:
     from nco.train.expert import ExpertConfig, expert_iteration
 
     expert_iteration(
         ExpertConfig(
             source=args.source,
             num_clients=args.size,
-            minutes=args.minutes,
+            minutes=args.minutes if minutes is None else minutes,
             out_dir=str(out),
             init_from=args.init_from,
             policy=tiny_policy() if args.tiny else None,
@@ -59,7 +60,25 @@ def run_expert(args, out: Path) -> None:
     )
 
 
-def run_reinforce(args, out: Path) -> None:
+def run_expert_then_reinforce(args, out: Path) -> None:
+    """Imitation first (cheap progress from a poor policy), then REINFORCE from its best checkpoint; one curve,
+    the REINFORCE part's clock starting where expert iteration's stopped."""
+    first = out / "expert"
+    if not (out / "curve_cpu.csv").exists():
+        run_expert(args, first, args.minutes * args.switch)
+        rows = [(float(t), float(c)) for t, c in read_rows(first / "curve.csv")]
+        with (out / "curve_cpu.csv").open("w") as f:
+            f.write("cpu_minutes,val_cost\n" + "".join(f"{t:.3f},{c:.5f}\n" for t, c in rows))
+        run_reinforce(args, out, init_from=str(first / "best.pt"), minutes=args.minutes * (1 - args.switch))
+    else:
+        run_reinforce(args, out, init_from=str(first / "best.pt"))
+
+
+def read_rows(path: Path) -> list[tuple[str, str]]:
+    return [(r["cpu_minutes"], r["val_cost"]) for r in csv.DictReader(path.open())]
+
+
+def run_reinforce(args, out: Path, init_from: str | None = None, minutes: float | None = None) -> None:
     import torch
     from lightning.pytorch.callbacks import Callback
 
@@ -70,7 +89,7 @@ def run_reinforce(args, out: Path) -> None:
     curve = out / "curve_cpu.csv"
     rows = [r for r in csv.DictReader(curve.open())] if curve.exists() else []
     clock = CpuClock(float(rows[-1]["cpu_minutes"]) * 60 if rows else 0.0)
-    budget = clock.seconds() + args.minutes * 60
+    budget = clock.seconds() + (args.minutes if minutes is None else minutes) * 60
 
     class Budget(Callback):
         """Stops at the CPU budget and validates on the fixed set every --every CPU-minutes (off the clock)."""
@@ -113,8 +132,8 @@ def run_reinforce(args, out: Path) -> None:
         val_size=16,
         lr=2e-4,
         out_dir=str(out),
-        init_from=args.init_from,
-        policy=tiny_policy() if args.tiny and not args.init_from else None,
+        init_from=init_from or args.init_from,
+        policy=tiny_policy() if args.tiny and not (init_from or args.init_from) else None,
         resume=str(ckpt) if ckpt.exists() else None,
         logger="none",
         progress_bar=False,
@@ -126,11 +145,11 @@ def run_reinforce(args, out: Path) -> None:
 def _child(method: str, args, out: Path, core: int | None) -> None:
     if core is not None:
         os.sched_setaffinity(0, {core})  # train() uses the cores it may run on: here one
-    {"reinforce": run_reinforce, "expert": run_expert}[method](args, out)
+    {"reinforce": run_reinforce, "expert": run_expert, "expert+reinforce": run_expert_then_reinforce}[method](args, out)
 
 
 def read(out: Path, method: str) -> list[tuple[float, float]]:
-    path = out / method / ("curve_cpu.csv" if method == "reinforce" else "curve.csv")
+    path = out / method / ("curve.csv" if method == "expert" else "curve_cpu.csv")
     if not path.exists():
         return []
     return [(float(r["cpu_minutes"]), float(r["val_cost"])) for r in csv.DictReader(path.open())]
@@ -214,6 +233,7 @@ def main() -> None:
     ap.add_argument("--labels-per-round", type=int, default=32)
     ap.add_argument("--label-seconds", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-4, help="expert iteration's learning rate")
+    ap.add_argument("--switch", type=float, default=0.25, help="expert+reinforce: the share of minutes imitating")
     ap.add_argument("--label-share", type=float, default=0.5, help="expert: the share of CPU spent labelling")
     ap.add_argument("--starts", type=int, default=16, help="expert: labelled sequences per instance and step")
     ap.add_argument("--val-size", type=int, default=128)
