@@ -22,6 +22,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.errors import NcoError
+from envs.errors import Interrupted, NcoError
 from envs.generate.variants import parse_variants
 from envs.rl.batch import stack_instances
 from envs.rl.routing_env import RoutingEnv
@@ -265,6 +266,8 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
 
         pool = ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"))
         clock.pool = pool  # getrusage counts children only once they end: the live workers are read from /proc
+    from nco.cli.exits import Terminated  # what the command line raises on SIGTERM
+
     try:
         while clock.seconds() < budget and (cfg.max_rounds is None or state.round < cfg.max_rounds):
             state.round += 1
@@ -299,6 +302,27 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
             for old in (out / "teacher").glob("round*"):
                 if not old.name.startswith(f"round{state.round}."):
                     old.unlink()
+    except (KeyboardInterrupt, Terminated) as stop:  # keep what was done: the labels are saved each round
+        state.round -= 1  # the round in progress counts as not done; its training steps are kept
+        state.cpu_seconds = clock.seconds()
+        save_checkpoint(
+            policy,
+            out / "last.pt",
+            {
+                **ledger.meta(
+                    info, prior, cfg, state, state.cpu_seconds, state.best if state.history else float("inf")
+                ),
+                "val_cost": None,
+                "interrupted": True,
+            },
+        )
+        _save_state(out, policy, opt, state, info)
+        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+        raise Interrupted(
+            f"training interrupted by {signal.Signals(signum).name} after {state.round} rounds: saved {out / 'state.pt'}"
+            f" and {len(labels)} labels; the same command resumes",
+            signum,
+        ) from None
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

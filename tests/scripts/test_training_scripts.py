@@ -24,7 +24,19 @@ def script(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_learning_curve_measures_every_method_on_one_clock(tmp_path):
     run = script(
         "scripts/learning_curve.py",
-        *("--methods", "reinforce,expert,expert+reinforce", "--minutes", "0.1", "--size", "10", "--tiny", "--val-size", "8", "--every", "0.05"),
+        *(
+            "--methods",
+            "reinforce,expert,expert+reinforce",
+            "--minutes",
+            "0.1",
+            "--size",
+            "10",
+            "--tiny",
+            "--val-size",
+            "8",
+            "--every",
+            "0.05",
+        ),
         *("--labels-per-round", "4", "--label-seconds", "0.1", "--out", str(tmp_path)),
     )
     assert run.returncode == 0, run.stderr[-2000:]

@@ -133,3 +133,20 @@ def test_a_variant_source_trains_a_policy_that_reads_its_attributes(tmp_path):
     policy, info = load_checkpoint(result["best"])
     assert "time_windows" in policy.cfg.attributes and "time_windows" in info["features"]
     assert info["trained_on"]["distribution"] == "vrptw"
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_keeps_its_labels_and_resumes(tmp_path):
+    from envs.errors import Interrupted
+
+    def stop(row):
+        if row["round"] == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted, match="interrupted by SIGINT after 0 rounds: saved .*8 labels") as caught:
+        expert_iteration(config(out, steps_per_round=5), on_validate=stop)
+    assert caught.value.exit_code == 130
+    assert json.loads((out / "last.json").read_text())["interrupted"] is True
+    again = expert_iteration(config(out, max_rounds=1, steps_per_round=5))
+    assert again["rounds"] == 1 and again["labels"] == 16 and again["steps"] == 10  # labels and steps kept
