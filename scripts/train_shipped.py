@@ -81,14 +81,9 @@ def held_out_cost(checkpoint: Path, source: str, size: int, count: int) -> float
     return validation_cost(policy, validation_batch(cfg))
 
 
-def continue_shipped(args) -> None:
-    import json
-
+def continue_with_expert(args, run: Path, installed: Path, source: str, size: int) -> None:
     from nco.train.expert import ExpertConfig, expert_iteration
 
-    source, size, installed = CONTINUED[args.continue_]
-    installed = Path(args.install or installed)
-    run = Path(args.out) / f"{args.continue_}-expert"
     expert_iteration(
         ExpertConfig(
             source=source,
@@ -114,6 +109,43 @@ def continue_shipped(args) -> None:
             flush=True,
         ),
     )
+
+
+def continue_with_reinforce(args, run: Path, installed: Path, size: int) -> None:
+    """REINFORCE (nco train) from the installed policy, resuming the run folder's exact state if there is one;
+    the run stops at --minutes more of wall-clock time."""
+    import json
+
+    ckpt = run / "lightning" / "last.ckpt"
+    done = json.loads((run / "last.json").read_text())["train_seconds"] / 60 if ckpt.exists() else 0.0
+    train(
+        TrainConfig(
+            num_clients=size,
+            epochs=100_000,
+            batch_size=args.batch_size,
+            train_size=1600,
+            val_size=args.val_size,
+            lr=args.lr / 2,
+            out_dir=str(run),
+            init_from=str(installed),
+            resume=str(ckpt) if ckpt.exists() else None,
+            max_time=hms(done + args.minutes),
+            accelerator="gpu" if args.device.startswith("cuda") else "cpu",
+            progress_bar=False,
+        )
+    )
+
+
+def continue_shipped(args) -> None:
+    import json
+
+    source, size, installed = CONTINUED[args.continue_]
+    installed = Path(args.install or installed)
+    run = Path(args.out) / f"{args.continue_}-{args.method}"
+    if args.method == "reinforce":
+        continue_with_reinforce(args, run, installed, size)
+    else:
+        continue_with_expert(args, run, installed, source, size)
     before = held_out_cost(installed, source, size, args.held_out)
     after = held_out_cost(run / "best.pt", source, size, args.held_out)
     print(
@@ -140,6 +172,7 @@ def continue_shipped(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--continue", dest="continue_", choices=sorted(CONTINUED), help="continue this shipped policy")
+    ap.add_argument("--method", choices=("expert", "reinforce"), default="expert", help="--continue: how")
     ap.add_argument("--minutes", type=float, default=30, help="--continue: CPU-minutes to add (wall on a GPU)")
     ap.add_argument("--device", default="cpu", help="--continue: cpu or cuda")
     ap.add_argument("--workers", type=int, default=1, help="--continue: labelling processes")
