@@ -150,3 +150,14 @@ def test_an_interrupted_run_keeps_its_labels_and_resumes(tmp_path):
     assert json.loads((out / "last.json").read_text())["interrupted"] is True
     again = expert_iteration(config(out, max_rounds=1, steps_per_round=5))
     assert again["rounds"] == 1 and again["labels"] == 16 and again["steps"] == 10  # labels and steps kept
+
+
+def test_every_shipped_checkpoint_records_its_training():
+    from nco.policy.checkpoints import PACKAGE_DATA
+
+    for meta in sorted(PACKAGE_DATA.glob("*.json")):
+        training = json.loads(meta.read_text())["training"]
+        assert training["runs"] and training["cpu_minutes"] == pytest.approx(
+            sum(r["minutes"] for r in training["runs"]), abs=0.2
+        ), meta.name
+        assert ledger.prior(json.loads(meta.read_text()))["cpu_minutes"] == training["cpu_minutes"]
