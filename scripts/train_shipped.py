@@ -67,6 +67,7 @@ def hms(minutes: float) -> str:
     return f"00:{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+ROOT = Path(__file__).resolve().parents[1]
 # --continue: what each shipped policy is continued on (expert iteration's label source and size)
 CONTINUED = {"cvrp100": ("uniform", 100, DEFAULT_CHECKPOINT)}
 HELD_OUT_SEED = 777_2026  # the held-out set's seed: not the expert run's validation seed
@@ -102,6 +103,7 @@ def continue_with_expert(args, run: Path, installed: Path, source: str, size: in
             val_size=args.val_size,
             label_share=args.label_share,
             starts=args.starts,
+            label_file=str(args.labels or ROOT / "data" / "labels" / f"{source}{size}.npz"),
         ),
         on_validate=lambda row: print(
             f"round {row['round']}: {row['labels']} labels, {row['cpu_minutes']:.1f} min,"
@@ -180,6 +182,11 @@ def main() -> None:
     ap.add_argument("--labels-per-round", type=int, default=32)
     ap.add_argument("--label-seconds", type=float, default=1.0)
     ap.add_argument("--held-out", type=int, default=128, help="--continue: held-out instances")
+    ap.add_argument(
+        "--labels",
+        type=Path,
+        help="--continue: the label file to start from and add to (default data/labels/SOURCE+SIZE.npz, shipped)",
+    )
     ap.add_argument("--label-share", type=float, default=0.5, help="--continue: the share of CPU spent labelling")
     ap.add_argument("--starts", type=int, default=16, help="--continue: labelled sequences per instance and step")
     ap.add_argument("--val-size", type=int, default=128, help="--continue: the run's validation instances")

@@ -37,7 +37,7 @@ from envs.rl.routing_env import RoutingEnv
 from nco.policy.checkpoints import load_checkpoint, save_checkpoint
 from nco.policy.model import AttentionPolicy, Follow, PolicyConfig, augment
 from nco.train import ledger
-from nco.train.labels import DIRECTED, LabelSet, Teacher, label, plan_arrays, route_heads, sample_instance
+from nco.train.labels import DIRECTED, LabelSet, Teacher, label, merged, plan_arrays, route_heads, sample_instance
 
 
 @dataclass
@@ -230,7 +230,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     prior = ledger.prior(info)
     val = validation_batch(cfg)
     clock = CpuClock(state.cpu_seconds, wall=cfg.device != "cpu")
-    rng = np.random.default_rng([cfg.seed, state.round])
+    rng = np.random.default_rng([cfg.seed, state.round, len(labels)])  # a shared label file: new instances
     budget = state.cpu_seconds + cfg.minutes * 60
 
     def validate(phase: str, loss: float | None = None) -> None:
@@ -278,7 +278,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
             save_checkpoint(policy, teacher_ckpt, {"variant": info.get("variant", "cvrp")})
             seeds = rng.integers(0, 2**62, size=cfg.labels_per_round)
             fresh = label(cfg.source, cfg.num_clients, seeds, Teacher(str(teacher_ckpt)), pool=pool)
-            labels = labels.extend(fresh)
+            labels = merged(labels, fresh)
             labels.save(label_path)
             labelled = clock.seconds() - t0
             state.label_cpu_seconds += labelled

@@ -273,6 +273,22 @@ def label(
     )
 
 
+def merged(labels: LabelSet, other: LabelSet) -> LabelSet:
+    """Both sets, each instance once: where both solved it, the cheaper plan."""
+    known = {int(s) for s in labels.seeds}
+    new = [j for j, s in enumerate(other.seeds) if int(s) not in known]
+    fresh = LabelSet(
+        other.source,
+        other.num_clients,
+        other.seeds[new],
+        other.checksums[new],
+        [other.tours[j] for j in new],
+        other.costs[new],
+        [],
+    )
+    return relabelled(labels, other).extend(fresh)
+
+
 def relabelled(labels: LabelSet, better: LabelSet) -> LabelSet:
     """`labels` with each instance that `better` solved at a lower cost taking that plan (same seeds)."""
     where = {int(s): i for i, s in enumerate(labels.seeds)}

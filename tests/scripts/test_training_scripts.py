@@ -59,14 +59,15 @@ def test_continuing_a_shipped_policy_replaces_it_only_when_held_out_improves(tmp
         "scripts/train_shipped.py",
         *("--continue", "cvrp100", "--install", str(target), "--out", str(tmp_path / "runs")),
         *("--minutes", "0.05", "--max-rounds", "1", "--labels-per-round", "2", "--label-seconds", "0.2"),
-        *("--held-out", "8", "--val-size", "8", "--threads", "1"),
+        *("--held-out", "8", "--val-size", "8", "--threads", "1", "--labels", str(tmp_path / "labels.npz")),
     )
     assert run.returncode == 0, run.stderr[-2000:]
     m = re.search(r"installed ([\d.]+), candidate ([\d.]+)", run.stdout)
     assert m, run.stdout
     installed, candidate = map(float, m.groups())
     folder = tmp_path / "runs" / "cvrp100-expert"
-    assert {"state.pt", "labels.npz", "best.pt", "last.pt", "curve.csv"} <= {p.name for p in folder.iterdir()}
+    assert {"state.pt", "best.pt", "last.pt", "curve.csv"} <= {p.name for p in folder.iterdir()}
+    assert (tmp_path / "labels.npz").exists()  # the label file named, not the shipped one, took the new labels
     if candidate < installed:
         info = json.loads(target.with_suffix(".json").read_text())
         assert info["held_out"]["after"] == pytest.approx(candidate, abs=1e-4)

@@ -126,3 +126,23 @@ def test_bad_label_files_are_named(tmp_path, labels):
         labels.extend(LabelSet.empty("xlike", 12))
     with pytest.raises(NcoError, match="unknown label source"):
         label("nowhere", 5, [1], Teacher(None))
+
+
+def test_merging_keeps_each_instance_once_with_its_cheaper_plan():
+    from nco.train.labels import merged
+
+    def labelset(seeds, costs, tag):
+        tours = [np.array([tag, 0], np.int16) for _ in seeds]
+        return LabelSet(
+            "uniform",
+            5,
+            np.array(seeds, np.uint64),
+            np.zeros(len(seeds), np.int64),
+            tours,
+            np.array(costs),
+            [{"tag": tag}],
+        )
+
+    out = merged(labelset([1, 2, 3], [5.0, 5.0, 5.0], 1), labelset([2, 3, 4], [4.0, 6.0, 1.0], 2))
+    assert out.seeds.tolist() == [1, 2, 3, 4] and out.costs.tolist() == [5.0, 4.0, 5.0, 1.0]
+    assert [int(t[0]) for t in out.tours] == [1, 2, 1, 2] and [m["tag"] for m in out.made_by] == [1, 2]
