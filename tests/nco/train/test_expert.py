@@ -23,10 +23,10 @@ def config(out, **kw) -> ExpertConfig:
         policy=SMALL,
         labels_per_round=8,
         label_seconds=0.1,
-        steps_per_round=30,
+        steps_per_round=20,
         batch_size=16,
         lr=1e-3,
-        val_size=32,
+        val_size=16,
         max_rounds=2,
     )
     return ExpertConfig(**{**base, **kw})
@@ -48,7 +48,7 @@ def test_imitating_the_search_lowers_the_cost_and_resumes(tmp_path):
     assert run["method"] == "expert-iteration" and run["rounds"] == 2 and info["training"]["cpu_minutes"] > 0
     # resumed: the optimizer, the labels and the clocks carry on; the new round adds its labels
     again = expert_iteration(config(out, max_rounds=3))
-    assert again["rounds"] == 3 and again["labels"] == 24 and again["steps"] == 90
+    assert again["rounds"] == 3 and again["labels"] == 24 and again["steps"] == 60
     info = json.loads((out / "last.json").read_text())
     assert len(info["training"]["runs"]) == 1  # one run, resumed: its minutes grew
     assert info["training"]["cpu_minutes"] >= run["minutes"]
