@@ -146,3 +146,14 @@ def test_merging_keeps_each_instance_once_with_its_cheaper_plan():
     out = merged(labelset([1, 2, 3], [5.0, 5.0, 5.0], 1), labelset([2, 3, 4], [4.0, 6.0, 1.0], 2))
     assert out.seeds.tolist() == [1, 2, 3, 4] and out.costs.tolist() == [5.0, 4.0, 5.0, 1.0]
     assert [int(t[0]) for t in out.tours] == [1, 2, 1, 2] and [m["tag"] for m in out.made_by] == [1, 2]
+
+
+def test_the_shipped_labels_regenerate_their_instances_and_are_feasible():
+    from conftest import DATA
+
+    shipped = LabelSet.load(DATA / "labels" / "uniform100.npz")
+    assert (shipped.source, shipped.num_clients) == ("uniform", 100) and len(shipped) >= 1000
+    assert len(set(shipped.seeds.tolist())) == len(shipped)  # each instance once
+    for i, inst in zip(range(0, len(shipped), 401), shipped.instances(range(0, len(shipped), 401))):
+        report = check(inst, Solution.from_giant_tour(list(shipped.tours[i]), "teacher"))
+        assert report.feasible and report.cost == pytest.approx(shipped.costs[i])
