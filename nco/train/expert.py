@@ -277,7 +277,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
             teacher_ckpt = out / "teacher" / f"round{state.round}.pt"
             save_checkpoint(policy, teacher_ckpt, {"variant": info.get("variant", "cvrp")})
             seeds = rng.integers(0, 2**62, size=cfg.labels_per_round)
-            fresh = label(cfg.source, cfg.num_clients, seeds, Teacher(str(teacher_ckpt)), pool=pool)
+            fresh = label(cfg.source, cfg.num_clients, seeds, Teacher(str(teacher_ckpt), cfg.label_seconds), pool=pool)
             labels = merged(labels, fresh)
             labels.save(label_path)
             labelled = clock.seconds() - t0

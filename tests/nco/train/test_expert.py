@@ -46,6 +46,8 @@ def test_imitating_the_search_lowers_the_cost_and_resumes(tmp_path):
     info = json.loads((out / "last.json").read_text())
     run = info["training"]["runs"][-1]
     assert run["method"] == "expert-iteration" and run["rounds"] == 2 and info["training"]["cpu_minutes"] > 0
+    made = json.loads(__import__("numpy").load(out / "labels.npz")["meta"].item())["made_by"]
+    assert [m["seconds_each"] for m in made] == [0.1, 0.1]  # the teacher's budget is the one asked for
     # resumed: the optimizer, the labels and the clocks carry on; the new round adds its labels
     again = expert_iteration(config(out, max_rounds=3))
     assert again["rounds"] == 3 and again["labels"] == 24 and again["steps"] == 60
