@@ -54,9 +54,9 @@ def test_training_on_sampled_travel_times_lowers_cost_plus_lateness(tmp_path):
         TrainConfig(
             num_clients=10,
             distribution="svrp",
-            epochs=3,
+            epochs=2,
             batch_size=64,
-            train_size=1280,
+            train_size=640,
             val_size=64,
             lr=1e-3,
             init_from=str(start),
