@@ -66,7 +66,7 @@ def run_expert_then_reinforce(args, out: Path) -> None:
     first = out / "expert"
     if not (out / "curve_cpu.csv").exists():
         run_expert(args, first, args.minutes * args.switch)
-        rows = [(float(t), float(c)) for t, c in read_rows(first / "curve.csv")]
+        rows = read_curve(first / "curve.csv")
         with (out / "curve_cpu.csv").open("w") as f:
             f.write("cpu_minutes,val_cost\n" + "".join(f"{t:.3f},{c:.5f}\n" for t, c in rows))
         run_reinforce(args, out, init_from=str(first / "best.pt"), minutes=args.minutes * (1 - args.switch))
@@ -74,8 +74,11 @@ def run_expert_then_reinforce(args, out: Path) -> None:
         run_reinforce(args, out, init_from=str(first / "best.pt"))
 
 
-def read_rows(path: Path) -> list[tuple[str, str]]:
-    return [(r["cpu_minutes"], r["val_cost"]) for r in csv.DictReader(path.open())]
+def read_curve(path: Path) -> list[tuple[float, float]]:
+    """(CPU-minutes, validation cost) of a curve file (either method's), [] if there is none yet."""
+    if not path.exists():
+        return []
+    return [(float(r["cpu_minutes"]), float(r["val_cost"])) for r in csv.DictReader(path.open())]
 
 
 def run_reinforce(args, out: Path, init_from: str | None = None, minutes: float | None = None) -> None:
@@ -87,8 +90,8 @@ def run_reinforce(args, out: Path, init_from: str | None = None, minutes: float 
 
     val = validation_batch(ExpertConfig(source=args.source, num_clients=args.size, val_size=args.val_size))
     curve = out / "curve_cpu.csv"
-    rows = [r for r in csv.DictReader(curve.open())] if curve.exists() else []
-    clock = CpuClock(float(rows[-1]["cpu_minutes"]) * 60 if rows else 0.0)
+    rows = read_curve(curve)
+    clock = CpuClock(rows[-1][0] * 60 if rows else 0.0)
     budget = clock.seconds() + (args.minutes if minutes is None else minutes) * 60
 
     class Budget(Callback):
@@ -149,10 +152,7 @@ def _child(method: str, args, out: Path, core: int | None) -> None:
 
 
 def read(out: Path, method: str) -> list[tuple[float, float]]:
-    path = out / method / ("curve.csv" if method == "expert" else "curve_cpu.csv")
-    if not path.exists():
-        return []
-    return [(float(r["cpu_minutes"]), float(r["val_cost"])) for r in csv.DictReader(path.open())]
+    return read_curve(out / method / ("curve.csv" if method == "expert" else "curve_cpu.csv"))
 
 
 def best_by(curve: list[tuple[float, float]], minutes: float) -> float | None:

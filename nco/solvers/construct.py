@@ -22,7 +22,7 @@ from envs.model.solution import Solution
 from envs.rl import dynamics as dyn
 from envs.rl.batch import instance_tensors
 from envs.rl.distributions import uniform_batch
-from nco.policy.checkpoints import default_checkpoint, load_checkpoint
+from nco.policy.checkpoints import DEFAULT_CHECKPOINT, default_checkpoint, load_checkpoint
 from nco.policy.model import AttentionPolicy, OutOfTime
 from nco.threads import torch_threads
 
@@ -48,18 +48,28 @@ class Construction:
     num_augment: int
 
 
-_CACHE: dict[str, tuple[AttentionPolicy, dict]] = {}
+_CACHE: dict[tuple, tuple[AttentionPolicy, dict]] = {}
+CACHED_POLICIES = 8  # the most recently used are kept: expert iteration seeds each round with a new checkpoint
 
 
 def cached_policy(checkpoint: str | Path | None = None) -> tuple[AttentionPolicy, dict]:
     """Load a checkpoint once per process (solving a folder reuses it), warmed up by a tiny rollout so that
-    torch's first-call costs are paid at start-up rather than inside a time budget."""
-    key = str(checkpoint)
+    torch's first-call costs are paid at start-up rather than inside a time budget. A file rewritten at the
+    same path (a training run's best.pt) is loaded again."""
+    path = Path(checkpoint or DEFAULT_CHECKPOINT).with_suffix(".pt")
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:  # load_checkpoint says what is wrong with it
+        stamp = None
+    key = (str(checkpoint), stamp)
     if key not in _CACHE:
         policy, info = load_checkpoint(checkpoint)
         with torch_threads(None), torch.inference_mode():
             policy(uniform_batch(1, 5), num_starts=2, num_augment=2)
         _CACHE[key] = policy, info
+    _CACHE[key] = _CACHE.pop(key)  # the newest last
+    while len(_CACHE) > CACHED_POLICIES:
+        del _CACHE[next(iter(_CACHE))]
     return _CACHE[key]
 
 

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 
 from envs.errors import Interrupted
 from nco.policy.checkpoints import save_checkpoint
+from nco.train import ledger
 
 
 class TrainingInterrupted(Interrupted):
@@ -108,8 +109,6 @@ class ExportPolicy(Callback):
         if 0 < self.batches < trainer.num_training_batches:  # stopped part-way through an epoch
             meta["batches_into_epoch"] = self.batches
         if self.prior is not None:
-            from nco.train import ledger
-
             run = {
                 "method": "reinforce",
                 "minutes": round(self.cpu_seconds() / 60, 3),

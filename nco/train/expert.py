@@ -24,6 +24,7 @@ import resource
 import shutil
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,9 +45,8 @@ from nco.train.labels import DIRECTED, LabelSet, Teacher, label, merged, plan_ar
 class ExpertConfig:
     source: str = "uniform"  # nco.train.labels.sample_instance: uniform | xlike | a variant name
     num_clients: int = 100
-    minutes: float = (
-        30.0  # CPU-minutes of this call, on top of a resumed run's (labels, training, all but validation); GPU: wall
-    )
+    # CPU-minutes of this call, on top of a resumed run's (labels, training, all but validation); on a GPU, wall
+    minutes: float = 30.0
     steps_per_round: int | None = None  # fixed training steps a round (else the CPU share after label_share)
     out_dir: str = "runs/expert"
     init_from: str | None = None  # nco checkpoint to start from (else a new policy of `policy`)
@@ -87,21 +87,22 @@ class CpuClock:
     def __init__(self, before: float = 0.0, wall: bool = False):
         self.before, self.excluded, self.wall = before, 0.0, wall
         self.pool = None  # a labelling pool, whose running workers' CPU counts
-        self.start = self._now()
+        self.start = self.now()
 
-    def _now(self) -> float:
+    def now(self) -> float:
+        """The raw reading (CPU or wall seconds), for timing a block to `exclude`."""
         if self.wall:
             return time.perf_counter()
         return cpu_now(list(self.pool._processes or ()) if self.pool else [])  # noqa: SLF001
 
     def seconds(self) -> float:
-        return self.before + self._now() - self.start - self.excluded
+        return self.before + self.now() - self.start - self.excluded
 
     def exclude(self, seconds: float) -> None:
         self.excluded += seconds
 
 
-def cpu_now(live: list[int] = ()) -> float:
+def cpu_now(live: Sequence[int] = ()) -> float:
     """CPU seconds of this process, its ended children and the running processes `live` (a labelling pool,
     whose CPU getrusage counts only once they end)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -210,11 +211,8 @@ def expert_iteration(cfg: ExpertConfig, on_validate=None) -> dict:
 
 
 def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
-    policy, info = _policy(cfg)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     state, label_path = RunState(), Path(cfg.label_file or out / "labels.npz")
-    resumed = (out / "state.pt").exists()
-    if resumed:
+    if (out / "state.pt").exists():  # resumed: the saved policy, optimizer and clocks, not --init-from's
         saved = torch.load(out / "state.pt", map_location=cfg.device, weights_only=True)
         policy = AttentionPolicy(PolicyConfig(**json.loads(saved["policy_config"]))).to(cfg.device).train()
         policy.load_state_dict(saved["policy"])
@@ -222,6 +220,9 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
         opt.load_state_dict(saved["optimizer"])
         state = RunState(**json.loads(saved["run"]))
         info = json.loads(saved["info"])
+    else:
+        policy, info = _policy(cfg)
+        opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     labels = LabelSet.load(label_path) if label_path.exists() else LabelSet.empty(cfg.source, cfg.num_clients)
     if (labels.source, labels.num_clients) != (cfg.source, cfg.num_clients):
         raise NcoError(
@@ -234,7 +235,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
     budget = state.cpu_seconds + cfg.minutes * 60
 
     def validate(phase: str, loss: float | None = None) -> None:
-        t0 = clock._now()
+        t0 = clock.now()
         cost = validation_cost(policy, val)
         row = {
             "round": state.round,
@@ -255,7 +256,7 @@ def _run(cfg: ExpertConfig, out: Path, on_validate) -> dict:
             save_checkpoint(policy, out / "best.pt", meta)
         if on_validate:
             on_validate(row)
-        clock.exclude(clock._now() - t0)
+        clock.exclude(clock.now() - t0)
 
     if not state.history:
         validate("start")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +105,11 @@ class LabelSet:
             out.append(inst)
         return out
 
-    def batch(self, idx: Sequence[int]) -> tuple[dict, list[Instance | None]]:
-        """The instances `idx` as one training batch (nco.rl.batch.stack_instances' tensors, built once each)."""
+    def batch(self, idx: Sequence[int]) -> tuple[dict, list[frozenset]]:
+        """The instances `idx` as one training batch (envs.rl.batch.stack_instances' tensors, built once each)
+        and their features."""
+        import torch
+
         from envs.rl.batch import stack_instances
 
         missing = [i for i in idx if i not in self._tensors]
@@ -115,7 +117,7 @@ class LabelSet:
             for i, inst in zip(missing, self.instances(missing)):
                 self._tensors[i] = (stack_instances([inst]), inst.features())
         parts = [self._tensors[i][0] for i in idx]
-        return {k: torch_cat([p[k] for p in parts]) for k in parts[0]}, [self._tensors[i][1] for i in idx]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}, [self._tensors[i][1] for i in idx]
 
     def save(self, path: str | Path) -> Path:
         from envs.io.output_files import replaced
@@ -160,12 +162,6 @@ class LabelSet:
             raise NcoError(f"label set not found: {path}") from None
         except (OSError, ValueError, KeyError) as e:
             raise NcoError(f"{path} is not an nco label set: {str(e).splitlines()[0] if str(e) else e}") from None
-
-
-def torch_cat(parts):
-    import torch
-
-    return torch.cat(parts)
 
 
 def plan_arrays(tour: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,24 +232,12 @@ def label(
     num_clients: int,
     seeds: Sequence[int],
     teacher: Teacher,
-    workers: int = 1,
     pool: ProcessPoolExecutor | None = None,
-    on_label: Callable[[int], None] | None = None,
 ) -> LabelSet:
-    """Solve the instances of `seeds` with `teacher`, in `workers` processes (or `pool`, or this one)."""
+    """Solve the instances of `seeds` with `teacher`, in the processes of `pool`, or in this one."""
     began = time.perf_counter()
     jobs = [(teacher, source, num_clients, int(s)) for s in seeds]
-    if pool is None and workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as own:
-            results = list(own.map(_label_one, jobs))
-    elif pool is not None:
-        results = list(pool.map(_label_one, jobs))
-    else:
-        results = []
-        for job in jobs:
-            results.append(_label_one(job))
-            if on_label:
-                on_label(len(results))
+    results = list(pool.map(_label_one, jobs) if pool is not None else map(_label_one, jobs))
     record = {
         "teacher": "hybrid (policy-seeded genetic search, nco.solvers.hybrid)",
         "checkpoint": teacher.checkpoint,

@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 
 
+def _untrained() -> dict:
+    return {"cpu_minutes": 0.0, "gpu_minutes": 0.0, "runs": []}
+
+
 def prior(info: dict) -> dict:
     """The training record of the checkpoint a run starts from (empty for a new policy)."""
     if not info:
-        return {"cpu_minutes": 0.0, "gpu_minutes": 0.0, "runs": []}
+        return _untrained()
     if isinstance(info.get("training"), dict):
         t = info["training"]
         return {
@@ -24,14 +28,14 @@ def prior(info: dict) -> dict:
         }
     seconds = float(info.get("train_seconds") or 0.0)
     if not seconds:  # a checkpoint that records no training (a new policy saved as is)
-        return {"cpu_minutes": 0.0, "gpu_minutes": 0.0, "runs": []}
+        return _untrained()
     run = {"method": "reinforce", "wall_minutes": round(seconds / 60, 1), "estimated": True}
     run["note"] = "before the training record: its own run's train_seconds only (runs it started from not counted)"
     return {"cpu_minutes": round(seconds / 60, 1), "gpu_minutes": 0.0, "runs": [run]}
 
 
 def record(before: dict, run: dict, device: str) -> dict:
-    """`before` with `run` added: run['cpu_minutes'] counts as CPU- or GPU-minutes by `device`."""
+    """`before` with `run` added: run['minutes'] counts as CPU- or GPU-minutes by `device`."""
     minutes = float(run.get("minutes", 0.0))
     gpu = device.startswith("cuda")
     return {
@@ -59,7 +63,7 @@ def meta(info: dict, before: dict, cfg, state, seconds: float, cost: float) -> d
     }
     return {
         "variant": base.get("variant", "cvrp" if not features else cfg.source),
-        "features": base.get("features", features),
+        "features": sorted({*base.get("features", []), *features}),  # the start's, and what it now trained on
         **({"variants": base["variants"]} if "variants" in base else {}),
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.source},
         "training": record(before, run, cfg.device),

@@ -128,9 +128,8 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = _loggers(cfg, out)
-    gpu = cfg.accelerator not in ("cpu",) and torch.cuda.is_available()
     prior = ledger.prior(read_checkpoint_info(cfg.init_from) if cfg.init_from else {})
-    export = ExportPolicy(out, meta, cfg.train_size, prior, "cuda" if gpu else "cpu")
+    export = ExportPolicy(out, meta, cfg.train_size, prior, "cpu" if _on_cpu(cfg) else "cuda")
     trainer = _trainer(cfg, out, loggers, stop, export, callbacks)
     return _fit(trainer, module, cfg.resume, export, stop, out)
 
@@ -157,6 +156,11 @@ def _environment(cfg: TrainConfig, variants: list | None) -> CVRPEnv:
     return CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
 
 
+def _on_cpu(cfg: TrainConfig) -> bool:
+    """Whether the run trains on the CPU: asked for, or 'auto' without a GPU."""
+    return cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not torch.cuda.is_available())
+
+
 def _loggers(cfg: TrainConfig, out: Path) -> list:
     """The --logger's metrics logger, writing under RUN/logs (none for 'none')."""
     if cfg.logger == "csv":
@@ -174,7 +178,7 @@ def _trainer(
     cfg: TrainConfig, out: Path, loggers: list, stop: _SignalStop, export: ExportPolicy, callbacks: list[Callback]
 ) -> RL4COTrainer:
     """The Lightning trainer: the signal stop, the policy export, the exact-resume checkpoint, then `callbacks`."""
-    cpu = cfg.accelerator == "cpu" or (cfg.accelerator == "auto" and not torch.cuda.is_available())
+    cpu = _on_cpu(cfg)
     try:
         return RL4COTrainer(
             max_epochs=cfg.epochs,

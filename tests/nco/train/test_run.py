@@ -511,3 +511,20 @@ def test_result_names_no_missing_best_and_writes_null_for_a_nan_cost(tmp_path):
     assert result["best"] is None and result["checkpoint"] is None and result["val_cost"] is None
     assert "NaN" in result["note"] and "null" in json.dumps(result)
     assert "no validation finished" in _summary(tmp_path, SimpleNamespace(callback_metrics={}), export)["note"]
+
+
+def test_the_policy_cache_reloads_a_rewritten_checkpoint_and_stays_bounded(tmp_path):
+    """A checkpoint rewritten at the same path (a run's best.pt, a teacher of expert iteration) is read again;
+    the cache keeps only the most recent few."""
+    from nco.solvers import construct
+
+    path = save_checkpoint(AttentionPolicy(SMALL), tmp_path / "p.pt")
+    first, _ = construct.cached_policy(path)
+    assert construct.cached_policy(path)[0] is first  # unchanged: loaded once
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    save_checkpoint(AttentionPolicy(SMALL), path)
+    again, _ = construct.cached_policy(path)
+    assert again is not first
+    for k in range(construct.CACHED_POLICIES + 2):
+        construct.cached_policy(save_checkpoint(AttentionPolicy(SMALL), tmp_path / f"q{k}.pt"))
+    assert len(construct._CACHE) == construct.CACHED_POLICIES
