@@ -7,6 +7,10 @@
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
         policy-greedy:nco/checkpoints/cvrp100.pt,policy:nco/checkpoints/cvrp100.pt,policy-greedy,policy,hybrid@1,hybrid@5,ortools@5,pyvrp@1,pyvrp@5
+    # delivery days with time windows on Monaco's roads and a limited fleet (envs.generate.road_days); the
+    # matrix-aware time-window policy (roadtw100) against the planar variants policy
+    python scripts/compare.py roadtw --count 16 --size 100 --solvers \
+        policy:nco/checkpoints/variants100.pt,policy-greedy,policy,hybrid@5,ortools@5,pyvrp@5
     # generated 100-client instances of each variant (envs.generate.variants), 16 per variant; gap to PyVRP 10 CPU-s
     # (OR-Tools 10 s, wall time on one core, where PyVRP cannot model the variant); rows per variant
     python scripts/compare.py variants --count 16 --variants CVRP,VRPTW,OVRP,VRPB,VRPL,VRPMB,OVRPTW,VRPBLTW,OVRPMBL
@@ -355,6 +359,7 @@ SET_OPTIONS = {
     "uniform": GENERATED,
     "x": FOLDER,
     "road": GENERATED | {"dataset"},
+    "roadtw": GENERATED | {"dataset"},
     "variants": GENERATED | {"variants"},
     "solomon": FOLDER | {"keep_fleet"},
     "hfvrp": FOLDER,
@@ -472,7 +477,7 @@ def check_options(args, given: set[str]) -> None:
             parse_variants(args.variants)
         except ValueError as e:
             refuse(f"--variants: {e}")
-    if args.set == "road" and not Path(args.dataset).is_file():
+    if args.set in ("road", "roadtw") and not Path(args.dataset).is_file():
         refuse(f"--dataset: city dataset not found: {args.dataset}")
     if "folder" in uses:
         folder = folder_of(args)
@@ -503,7 +508,9 @@ def main(argv: list[str] | None = None) -> None:
         help="variants set: envs.generate.variants names, comma-separated (or all)",
     )
     ap.add_argument("--keep-fleet", action="store_true", help="solomon: keep the VEHICLES limit (default: unlimited)")
-    ap.add_argument("--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road set")
+    ap.add_argument(
+        "--dataset", default="data/monaco/monaco_1000.npz", help="city dataset for the road and roadtw sets"
+    )
     ap.add_argument(
         "--count",
         type=positive_int,
@@ -553,6 +560,16 @@ def main(argv: list[str] | None = None) -> None:
         city = load_city_dataset(args.dataset)
         instances = [sample_instance(city, args.size, "test", args.seed + i) for i in range(args.count)]
         title = f"{args.count} asymmetric CVRP{args.size} on {city.name} roads (held-out locations, seed {args.seed})"
+    elif args.set == "roadtw":
+        from envs.generate.road_days import road_day_set
+        from envs.roads.city_dataset import load_city_dataset
+
+        city = load_city_dataset(args.dataset)
+        instances = road_day_set(city, args.size, args.count, args.seed)
+        title = (
+            f"{args.count} delivery days with time windows on {city.name} roads, {args.size} clients, the vans"
+            f" savings needs (seed {args.seed})"
+        )
     elif args.set == "variants":
         from envs.generate.variants import parse_variants, variant_instances
 

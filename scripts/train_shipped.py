@@ -7,6 +7,7 @@
     python scripts/train_shipped.py --variant multi --minutes-100 15 --scratch    # from scratch (no cvrp100)
     python scripts/train_shipped.py --variant fleet --minutes-100 40     # fleet100 (types, costs, zones)
     python scripts/train_shipped.py --variant svrp --minutes-100 15      # svrp50 (stochastic travel times)
+    python scripts/train_shipped.py --variant roadtw --minutes-100 100   # roadtw100 (time windows on roads)
     python scripts/train_shipped.py --continue cvrp100 --minutes 60       # continue it: expert iteration
     python scripts/train_shipped.py --continue cvrp100 --minutes 10 --device cuda --workers 14 --out $OUT
 
@@ -33,7 +34,10 @@ preferences; half on uniform, half on X-like positions), copied to
 nco/checkpoints/fleet100. svrp50 is fine-tuned from variants100 on
 SVRPBench-like city days of 50 clients (envs.generate.svrp): it decodes on
 expected travel times and is charged the lateness of sampled days
-(envs.rl.sampled_times), copied to nco/checkpoints/svrp50. On a
+(envs.rl.sampled_times), copied to nco/checkpoints/svrp50. roadtw100 is
+road100_matrix with time-window columns at zero, fine-tuned on delivery days on
+the Monaco dataset's training locations (envs.generate.road_days: shifts, service
+times, windows), copied to nco/checkpoints/roadtw100. On a
 2-core CPU the budget is what limits quality; on a GPU raise the minutes (and
 --batch-size) and the same recipe goes much further.
 """
@@ -48,6 +52,7 @@ from nco.policy.checkpoints import (
     DEFAULT_CHECKPOINT,
     FLEET_CHECKPOINT,
     MATRIX_CHECKPOINT,
+    ROAD_TW_CHECKPOINT,
     ROBUST_CHECKPOINT,
     VARIANTS_CHECKPOINT,
     read_checkpoint_info,
@@ -55,10 +60,13 @@ from nco.policy.checkpoints import (
 from nco.policy.model import PolicyConfig
 from nco.train.run import TrainConfig, train
 
-# --variant: (run name, clients, the checkpoint it starts from, where it is installed)
+# --variant: (run name, clients, the checkpoint it starts from, where it is installed, training instances an
+# epoch, the matrix-reading parameters' learning rate as a multiple of --lr or None)
 FINE_TUNED = {
-    "fleet": ("fleet100", 100, DEFAULT_CHECKPOINT, FLEET_CHECKPOINT),
-    "svrp": ("svrp50", 50, VARIANTS_CHECKPOINT, ROBUST_CHECKPOINT),
+    "fleet": ("fleet100", 100, DEFAULT_CHECKPOINT, FLEET_CHECKPOINT, 960, None),
+    "svrp": ("svrp50", 50, VARIANTS_CHECKPOINT, ROBUST_CHECKPOINT, 960, None),
+    # road100_matrix with time-window columns at zero, on delivery days (envs/generate/road_days.py)
+    "roadtw": ("roadtw100", 100, MATRIX_CHECKPOINT, ROAD_TW_CHECKPOINT, 1600, 5),
 }
 
 
@@ -192,7 +200,7 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=128, help="--continue: the run's validation instances")
     ap.add_argument("--max-rounds", type=int, default=None, help="--continue: stop after this many rounds")
     ap.add_argument("--no-install", action="store_true", help="--continue: report, never replace")
-    ap.add_argument("--variant", choices=("cvrp", "road", "multi", "fleet", "svrp"), default="cvrp")
+    ap.add_argument("--variant", choices=("cvrp", "road", "multi", *FINE_TUNED), default="cvrp")
     ap.add_argument(
         "--variants", default="all", help="--variant multi: the training mix (envs.generate.variants names)"
     )
@@ -234,8 +242,8 @@ def main() -> None:
         if args.install or not (args.moe or args.scratch):
             install(run, Path(args.install or VARIANTS_CHECKPOINT))
         return
-    if args.variant in FINE_TUNED:  # fleet100, svrp50: a distribution of their own, from a shipped policy
-        name, clients, init, target = FINE_TUNED[args.variant]
+    if args.variant in FINE_TUNED:  # fleet100, svrp50, roadtw100: a distribution of their own, from a shipped policy
+        name, clients, init, target, per_epoch, matrix_lr = FINE_TUNED[args.variant]
         run = out / name
         train(
             TrainConfig(
@@ -243,9 +251,10 @@ def main() -> None:
                 distribution=args.variant,
                 epochs=1000,
                 batch_size=args.batch_size,
-                train_size=960,
+                train_size=per_epoch,
                 val_size=128,
                 lr=args.lr / 2,
+                matrix_lr=args.lr * matrix_lr if matrix_lr else None,
                 out_dir=str(run),
                 init_from=str(init),
                 max_time=hms(args.minutes_100),

@@ -26,6 +26,7 @@ class Distribution:
     groups: tuple[str, ...] = ()  # the policy's attribute groups it needs (nco.policy.model.ATTRIBUTE_GROUPS)
     features: frozenset[Feature] = frozenset()  # the instance features it draws (a checkpoint's trained_on)
     family: str = "CVRP"  # the variant its checkpoints are named for
+    city: bool = False  # drawn from a city dataset (`nco train --dataset`)
 
     def __post_init__(self) -> None:
         bad = set(self.features) - set(FEATURES)
@@ -43,7 +44,18 @@ DISTRIBUTIONS: dict[str, Distribution] = {
             "asymmetric", "uniform points, asymmetric detour matrices", features=frozenset({Feature.ASYMMETRIC})
         ),
         Distribution(
-            "road", "locations of a city dataset on its road matrices", features=frozenset({Feature.ASYMMETRIC})
+            "road",
+            "locations of a city dataset on its road matrices",
+            features=frozenset({Feature.ASYMMETRIC}),
+            city=True,
+        ),
+        Distribution(
+            "roadtw",
+            "delivery days on a city dataset's roads: time windows and service times (envs/generate/road_days.py)",
+            groups=("time_windows",),
+            features=frozenset({Feature.ASYMMETRIC, Feature.SERVICE_TIMES, Feature.TIME_WINDOWS}),
+            family="VRPTW",
+            city=True,
         ),
         Distribution(
             "fleet",

@@ -83,6 +83,15 @@ class RoadCVRPGenerator(SampledCVRPGenerator):
         return sample_instance(self.dataset, self.num_clients, "train", seed)
 
 
+class RoadDayGenerator(RoadCVRPGenerator):
+    """Delivery days with time windows on the training split of a city dataset (envs.generate.road_days)."""
+
+    def sample(self, seed: int) -> Instance:
+        from envs.generate.road_days import road_day_instance
+
+        return road_day_instance(self.dataset, self.num_clients, "train", seed)
+
+
 class VariantGenerator(SampledCVRPGenerator):
     """Mixed batches: each instance of a variant drawn uniformly from `variants` (envs.generate.variants), its index
     in that list under the key `variant` (for per-variant reward normalisation)."""
@@ -138,6 +147,7 @@ GENERATORS = {
     "xlike": XLikeCVRPGenerator,
     "asymmetric": AsymmetricCVRPGenerator,
     "road": RoadCVRPGenerator,
+    "roadtw": RoadDayGenerator,
     "fleet": FleetGenerator,
     "svrp": SVRPGenerator,
 }

@@ -211,11 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(DISTRIBUTIONS),
         default="uniform",
         help="training instances: uniform (Kool et al.), X-like (Uchoa et al.), asymmetric (uniform with detoured"
-        " one-way arcs), road (drawn from a city dataset's training split, see --dataset), fleet (heterogeneous,"
+        " one-way arcs), road (drawn from a city dataset's training split, see --dataset), roadtw (delivery days on those"
+        " roads: time windows, service times), fleet (heterogeneous,"
         " profiled fleets: types, costs, counts, zones, preferences) or svrp (city days with stochastic travel"
         " times: the reward charges the lateness of sampled days)",
     )
-    t.add_argument("--dataset", help="city dataset .npz for --distribution road (default: data/monaco/monaco_1000.npz)")
+    t.add_argument(
+        "--dataset", help="city dataset .npz for --distribution road or roadtw (default: data/monaco/monaco_1000.npz)"
+    )
     t.add_argument(
         "--variants",
         help="train on mixed batches of these variants (comma-separated, or 'all'):"

@@ -20,6 +20,7 @@ PACKAGE_DATA = Path(__file__).resolve().parent.parent / "checkpoints"  # package
 DEFAULT_CHECKPOINT = PACKAGE_DATA / "cvrp100.pt"
 MATRIX_CHECKPOINT = PACKAGE_DATA / "road100_matrix.pt"  # matrix-aware, for explicit asymmetric matrices
 VARIANTS_CHECKPOINT = PACKAGE_DATA / "variants100.pt"  # reads time windows, backhauls, open routes, limits
+ROAD_TW_CHECKPOINT = PACKAGE_DATA / "roadtw100.pt"  # matrix-aware and reading time windows: delivery days on roads
 FLEET_CHECKPOINT = PACKAGE_DATA / "fleet100.pt"  # reads vehicle types, costs, counts and preferences
 ROBUST_CHECKPOINT = PACKAGE_DATA / "svrp50.pt"  # time windows, trained on sampled travel times to leave slack
 # Where a planar policy is transplanted into a matrix-aware one, the pointer starts with this weight on
@@ -30,12 +31,17 @@ TRANSPLANT_DIST_WEIGHT = 10.0
 
 
 def default_checkpoint(features: frozenset[str]) -> Path:
-    """The shipped checkpoint for an instance: the multi-variant policy for time windows, backhauls, open routes
-    or route limits; else the fleet policy for several vehicle types, costs or profiles; else matrix-aware for
-    asymmetric matrices; else planar (each when shipped). Any of them decodes under every mask."""
+    """The shipped checkpoint for an instance: on asymmetric matrices with time windows and no other route
+    attribute, the matrix-aware time-window policy; else the multi-variant policy for time windows, backhauls,
+    open routes or route limits; else the fleet policy for several vehicle types, costs or profiles; else
+    matrix-aware for asymmetric matrices; else planar (each when shipped). Any of them decodes under every mask."""
+    from envs.model.features import POLICY_GROUPS
     from envs.rl.batch import FLEET_FEATURES, VARIANT_FEATURES
 
-    if features & VARIANT_FEATURES and VARIANTS_CHECKPOINT.exists():
+    timed = features & VARIANT_FEATURES
+    if "asymmetric" in features and timed and timed <= POLICY_GROUPS["time_windows"] and ROAD_TW_CHECKPOINT.exists():
+        return ROAD_TW_CHECKPOINT
+    if timed and VARIANTS_CHECKPOINT.exists():
         return VARIANTS_CHECKPOINT
     if features & FLEET_FEATURES and FLEET_CHECKPOINT.exists():
         return FLEET_CHECKPOINT

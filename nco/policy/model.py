@@ -337,6 +337,7 @@ class AttentionPolicy(nn.Module):
         generator: torch.Generator | None = None,
         deadline: float | None = None,
         follow: Follow | None = None,
+        distance_bias: float = 0.0,
     ) -> Rollout:
         """Roll out S rollouts per instance and augmentation.
 
@@ -347,6 +348,8 @@ class AttentionPolicy(nn.Module):
         time.perf_counter() value past which decoding stops with OutOfTime.
         follow: decode the plan it holds (teacher forcing): S = its first clients, and log_likelihood is the
         plan's under the policy (num_starts, decode and num_augment do not apply).
+        distance_bias: distance-aware attention reshaping (DAR, Wang et al. 2024) for instances larger than
+        training's: each logit less distance_bias * ln(N) * the planar distance from the current node.
         """
         if follow is not None:
             num_starts, num_augment = follow.first.shape[1], 1
@@ -404,6 +407,9 @@ class AttentionPolicy(nn.Module):
             logits = self.cfg.tanh_clip * torch.tanh(logits)
             if mats is not None:  # nearer (by the matrix, from where we are) is likelier
                 logits = logits - self.dist_weight * dyn.rows(mats[0], state["current"])
+            if distance_bias:
+                here = data["locs"].gather(1, state["current"].unsqueeze(-1).expand(-1, -1, 2))
+                logits = logits - distance_bias * math.log(n1 - 1) * torch.cdist(here, data["locs"])
             if units is not None and "fleet" in self.cfg.attributes and dyn.has_fleet(state):
                 pref = dyn.rows(state["veh_pref"], state["vtype"])
                 logits = logits + self.pref_weight * (pref / units[1].unsqueeze(-1)).float()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from envs.errors import InstanceError, NoSolutionFound
+from envs.errors import CheckpointError, InstanceError, NoSolutionFound
 from envs.model.check import unservable_clients
 from envs.model.features import FLEET, VARIANT, Feature
 from envs.model.instance import Instance, require_features
@@ -121,20 +122,20 @@ def build(
         raise InstanceError(f"instance {instance.name}: {alone}")
     checkpoint = prepare(instance, checkpoint)
     policy, info = cached_policy(checkpoint)
+    bias = distance_bias(info)
+    roll = partial(policy, distance_bias=bias)  # every rollout decodes with the checkpoint's settings
     started = time.perf_counter()
     with torch_threads(threads), torch.inference_mode():
         data = instance_tensors(instance, need_coords=not policy.cfg.matrix)
         n = instance.num_clients
         starts = min(num_starts, n) if num_starts else None
         if max_seconds is None:  # no budget: the rollouts asked for, however long they take
-            runs = [policy(data, num_starts=starts, num_augment=num_augment, decode=decode)]
+            runs = [roll(data, num_starts=starts, num_augment=num_augment, decode=decode)]
         else:
             floor = started + (max_seconds if greedy_seconds is None else max(greedy_seconds, max_seconds))
-            runs = [policy(data, decode="greedy", deadline=floor)]  # raises OutOfTime if even this does not fit
+            runs = [roll(data, decode="greedy", deadline=floor)]  # raises OutOfTime if even this does not fit
             if starts:
-                starts, num_augment = _multi_start(
-                    policy, data, runs, starts, num_augment, decode, started + max_seconds
-                )
+                starts, num_augment = _multi_start(roll, data, runs, starts, num_augment, decode, started + max_seconds)
             else:
                 num_augment = 1
         width = max(r.actions.shape[-1] for r in runs)
@@ -167,11 +168,21 @@ def build(
         "num_starts": starts or 0,
         "num_augment": num_augment,
         "decode": decode,
+        **({"distance_bias": bias} if bias else {}),
         "trained_on": info.get("trained_on"),
     }
     best = Solution.from_giant_tour(pool[0], "nco", types=types[0], timings={"construct": elapsed}, meta=meta)
     plans = tuple(Solution.from_giant_tour(t, "nco", types=k) for t, k in zip(pool, types))  # bare, to seed a search
     return Construction(best, plans, str(checkpoint), int(tours.shape[0]), elapsed, starts or 0, num_augment)
+
+
+def distance_bias(info: dict) -> float:
+    """The checkpoint's decoding setting `decoding.distance_bias` (0 where it has none): distance-aware attention
+    reshaping, measured per checkpoint (README, "Decoding larger instances") and written into its JSON."""
+    value = (info.get("decoding") or {}).get("distance_bias", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e3:
+        raise CheckpointError(f"checkpoint decoding.distance_bias must be a number from 0 to 1000, got {value!r}")
+    return float(value)
 
 
 def _multi_start(policy, data, runs: list, starts: int, augment: int, decode: str, deadline: float) -> tuple[int, int]:

@@ -124,7 +124,7 @@ def _train(cfg: TrainConfig, stop: _SignalStop, callbacks: list[Callback]) -> di
         "variants": names,
         "features": sorted(features),
         "trained_on": {"num_clients": cfg.num_clients, "distribution": cfg.distribution}
-        | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if cfg.distribution == "road" else {}),
+        | ({"dataset": Path(cfg.dataset or DEFAULT_ROAD_DATASET).name} if drawn.city else {}),
         "train_config": {k: v for k, v in cfg.__dict__.items() if k != "policy"},
     }
     loggers = _loggers(cfg, out)
@@ -152,7 +152,7 @@ def _environment(cfg: TrainConfig, variants: list | None) -> CVRPEnv:
     """The environment drawing the training instances: mixed variant batches, or the --distribution's."""
     if variants:
         return CVRPEnv(generator=VariantGenerator(cfg.num_clients, [v.name for v in variants]))
-    extra = {"dataset": cfg.dataset} if cfg.distribution == "road" else {}
+    extra = {"dataset": cfg.dataset} if DISTRIBUTIONS[cfg.distribution].city else {}
     return CVRPEnv(generator=GENERATORS[cfg.distribution](cfg.num_clients, **extra))
 
 

@@ -75,3 +75,29 @@ def test_count_is_honoured_on_the_x_set(tmp_path):
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len({r["instance"] for r in rows}) == len(rows) == 2
     assert [int(r["n"]) for r in rows] == sorted(int(r["n"]) for r in rows)  # the table's order: by clients
+
+
+def test_the_roadtw_set_runs_delivery_days_with_their_limited_fleets(tmp_path):
+    out = tmp_path / "bench"
+    proc = compare(
+        "roadtw",
+        "--count",
+        "2",
+        "--size",
+        "12",
+        "--solvers",
+        "policy-greedy,ortools",
+        "--time-limit",
+        "0",
+        "--reference-time",
+        "0.2",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 4 and len({r["solver"] for r in rows}) == 2
+    assert all(r["feasible"] == "True" for r in rows if r["solver"].startswith("ortools"))
+    assert "delivery days with time windows on monaco roads" in proc.stdout

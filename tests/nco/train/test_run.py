@@ -215,17 +215,21 @@ def test_train_command_refuses_a_missing_init_checkpoint(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
-def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "distribution, features",
+    [("road", ["asymmetric"]), ("roadtw", ["asymmetric", "service_times", "time_windows"])],
+)
+def test_train_command_matrix_policy_on_road_data(tmp_path, capsys, distribution, features):
     from nco.cli.main import main
 
-    out = tmp_path / "road"
+    out = tmp_path / distribution
     code = main(
         [
             "train",
             "--size",
             "8",
             "--distribution",
-            "road",
+            distribution,
             "--policy",
             "matrix",
             "--epochs",
@@ -249,8 +253,9 @@ def test_train_command_matrix_policy_on_road_data(tmp_path, capsys):
     )
     assert code == 0
     policy, info = load_checkpoint(out / "best.pt")
-    assert policy.cfg.matrix and info["features"] == ["asymmetric"]
-    assert info["trained_on"] == {"num_clients": 8, "distribution": "road", "dataset": "monaco_1000.npz"}
+    assert policy.cfg.matrix and info["features"] == features
+    assert ("time_windows" in policy.cfg.attributes) == (distribution == "roadtw")
+    assert info["trained_on"] == {"num_clients": 8, "distribution": distribution, "dataset": "monaco_1000.npz"}
 
 
 def test_a_matrix_policy_transplanted_from_a_planar_one_is_it_plus_a_distance_prior(tmp_path):
