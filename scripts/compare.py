@@ -477,7 +477,7 @@ def check_options(args, given: set[str]) -> None:
             parse_variants(args.variants)
         except ValueError as e:
             refuse(f"--variants: {e}")
-    if args.set in ("road", "roadtw") and not Path(args.dataset).is_file():
+    if "dataset" in uses and not Path(args.dataset).is_file():
         refuse(f"--dataset: city dataset not found: {args.dataset}")
     if "folder" in uses:
         folder = folder_of(args)
