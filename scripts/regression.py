@@ -33,6 +33,7 @@ POLICY_CASES = {
     "fleet100": ["hfvrp/X101-FSMFD.vrp", "hfvrp/X110-HD.vrp"],
     "variants100": ["solomon/C101.vrp", "solomon/R101.vrp"],
     "svrp50": ["svrp/city-day-100.json"],
+    "roadtw100": ["monaco/day.json"],
 }
 BASELINE_CASES = ["city.json", "x/X-n101-k25.vrp", "solomon/C101.vrp", "hfvrp/X101-FSMFD.vrp"]
 PYVRP_ITERATIONS = 300

@@ -17,7 +17,7 @@ def test_a_wheel_installed_outside_the_checkout_solves_a_city(tmp_path):
     wheel = next(wheels.glob("nco-*.whl"))
     names = set(ZipFile(wheel).namelist())
     shipped = {f"nco/checkpoints/{p.name}" for p in (ROOT / "nco" / "checkpoints").iterdir()}
-    assert len(shipped) == 10 and shipped <= names
+    assert len(shipped) == 12 and shipped <= names
     assert {"envs/io/instance.schema.json", "envs/io/solution.schema.json"} <= names
 
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)]

@@ -77,11 +77,10 @@ def test_time_windows_on_road_matrices_pick_the_road_time_window_policy():
     assert default_checkpoint(frozenset({"asymmetric"})) == MATRIX_CHECKPOINT
 
 
-@pytest.mark.skipif(not ROAD_TW_CHECKPOINT.exists(), reason="roadtw100 not shipped yet")
 @pytest.mark.slow
 def test_shipped_road_time_window_policy_beats_the_planar_variants_policy_on_held_out_days():
     """roadtw100 reads the matrices and the windows; on held-out days it is feasible and well ahead of the
-    variants policy, which sees only projected coordinates (measured: about 40% cheaper, half the routes)."""
+    variants policy, which sees only projected coordinates (measured on these 4 days: half the cost, a third of the routes)."""
     from nco.solvers import construct
 
     policy, info = load_checkpoint(ROAD_TW_CHECKPOINT)
@@ -95,4 +94,4 @@ def test_shipped_road_time_window_policy_beats_the_planar_variants_policy_on_hel
         assert ra.feasible and rb.feasible
         ours.append(ra.cost)
         planar.append(rb.cost)
-    assert np.mean(ours) < 0.8 * np.mean(planar), (ours, planar)
+    assert np.mean(ours) < 0.7 * np.mean(planar), (ours, planar)
