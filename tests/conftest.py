@@ -6,6 +6,7 @@ file names are unique across the tree. Markers: `slow` (a second or more) and `o
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 DATA = ROOT / "data"
+
+
+def _one_core_per_worker() -> None:
+    """Under pytest-xdist (`-n 2`, the README's test command) each worker runs on cores of its own: nco sizes
+    its torch threads and solver processes to the cores it may use (nco/threads.py), so workers sharing all
+    the cores would oversubscribe them, the slowdown nco/threads.py measures. On 2 cores each worker is a
+    one-core machine, as a busy user's machine is."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        share = len(cores) // count
+        if share:  # more workers than cores: leave them to the scheduler
+            index = int(worker[2:])
+            os.sched_setaffinity(0, set(cores[index * share : (index + 1) * share]))
+
+
+_one_core_per_worker()
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

@@ -17,6 +17,20 @@ from nco.solvers.pipeline import SolveOptions, solve_and_check
 BUDGET = 60.0  # far beyond the test: only the signal can end these solves in time
 
 
+@pytest.fixture(autouse=True)
+def default_meanings():
+    """Each test starts with SIGINT and SIGTERM at Python's defaults, whatever an earlier test in this process
+    (or a test runner's worker) left behind: an ignored signal stays ignored inside `stoppable`, by design."""
+    previous = {sig: signal.getsignal(sig) for sig in interrupt.SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for sig, prev in previous.items():
+        if prev is not None:  # None: a handler not set from Python, which Python cannot put back
+            signal.signal(sig, prev)
+    interrupt.reset()
+
+
 def _signal_soon(signum: int, after: float = 0.5) -> threading.Timer:
     timer = threading.Timer(after, os.kill, (os.getpid(), signum))
     timer.start()
