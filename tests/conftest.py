@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository
 DATA = ROOT / "data"
 
 
-def _one_core_per_worker() -> None:
+def _pin_each_worker_to_its_cores() -> None:
     """Under pytest-xdist (`-n 2`, the README's test command) each worker runs on cores of its own: nco sizes
     its torch threads and solver processes to the cores it may use (nco/threads.py), so workers sharing all
     the cores would oversubscribe them, the slowdown nco/threads.py measures. On 2 cores each worker is a
@@ -31,7 +31,7 @@ def _one_core_per_worker() -> None:
             os.sched_setaffinity(0, set(cores[index * share : (index + 1) * share]))
 
 
-_one_core_per_worker()
+_pin_each_worker_to_its_cores()
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

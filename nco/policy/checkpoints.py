@@ -38,10 +38,10 @@ def default_checkpoint(features: frozenset[str]) -> Path:
     from envs.model.features import POLICY_GROUPS
     from envs.rl.batch import FLEET_FEATURES, VARIANT_FEATURES
 
-    timed = features & VARIANT_FEATURES
-    if "asymmetric" in features and timed and timed <= POLICY_GROUPS["time_windows"] and ROAD_TW_CHECKPOINT.exists():
+    route = features & VARIANT_FEATURES  # the route attributes: windows, backhauls, open routes, limits
+    if "asymmetric" in features and route and route <= POLICY_GROUPS["time_windows"] and ROAD_TW_CHECKPOINT.exists():
         return ROAD_TW_CHECKPOINT
-    if timed and VARIANTS_CHECKPOINT.exists():
+    if route and VARIANTS_CHECKPOINT.exists():
         return VARIANTS_CHECKPOINT
     if features & FLEET_FEATURES and FLEET_CHECKPOINT.exists():
         return FLEET_CHECKPOINT
