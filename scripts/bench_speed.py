@@ -3,13 +3,18 @@
     python scripts/bench_speed.py --size 100 --repeats 10
     python scripts/bench_speed.py --road --size 999 --repeats 3    # Monaco roads, the matrix-aware policy
     python scripts/bench_speed.py --threads 1 --load 0             # one configuration only
+    python scripts/bench_speed.py --layout xlike --size 100,500,1000,2000 --greedy-only --threads 1 \
+        --repeats 3 --plot runs/bench/rollout-scaling.png             # how one rollout scales with the clients
 
 For each torch thread count (`--threads`, default: torch's own default and 1,
 which nco uses) and each machine state (`--load`, default: idle and with one
 CPU-bound process per core beside it), prints the median and best wall time of
 greedy decoding (one rollout) and of multi-start + 8-fold augmentation (800
 rollouts for 100 clients), side by side in one table; then the import and
-checkpoint-loading times that a one-off `nco solve` also pays.
+checkpoint-loading times that a one-off `nco solve` also pays. Several sizes
+(`--size 100,1000`) give one table of every size; `--plot` draws the greedy
+rollout's median time against the clients on log-log axes, a line per machine
+state.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from cpu_load import cpu_load, load_average  # scripts/ is on the path of a scri
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--size", default="100", help="clients, or several comma-separated")
+    ap.add_argument("--layout", choices=("uniform", "xlike"), default="uniform", help="planar instances' layout")
+    ap.add_argument("--greedy-only", action="store_true", help="skip the 800-rollout pass (big sizes)")
+    ap.add_argument("--plot", help="PNG: greedy rollout time against clients, log-log")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", help="comma-separated torch thread counts (default: torch's default,1)")
@@ -38,7 +46,7 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch
 
-    from envs.generate.cvrp import uniform_instance
+    from envs.generate.cvrp import uniform_instance, xlike_instance
     from nco.solvers import construct
     from nco.threads import available_cores
 
@@ -47,14 +55,10 @@ def main() -> None:
     torch_default = torch.get_num_threads()
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({torch_default, 1}, reverse=True)
     loads = [int(k) for k in args.load.split(",")] if args.load else [0, cores]
-    if args.road:
-        from envs.roads.city_dataset import DEFAULT_ROAD_DATASET, load_city_dataset, sample_instance
-
-        inst = sample_instance(load_city_dataset(DEFAULT_ROAD_DATASET), args.size, "all", args.seed)
-    else:
-        inst = uniform_instance(args.size, args.seed)
+    sizes = [int(n) for n in args.size.split(",")]
+    instances = [_instance(args, n, uniform_instance, xlike_instance) for n in sizes]
     t0 = time.perf_counter()
-    checkpoint = construct.prepare(inst, args.checkpoint)
+    checkpoint = construct.prepare(instances[0], args.checkpoint)
     t_load = time.perf_counter() - t0
 
     print(
@@ -62,30 +66,69 @@ def main() -> None:
         f" {torch_default} threads); {args.size} clients; {args.repeats} repeats after 2 warm-up runs;"
         f" {load_average()} at the start"
     )
-    print(f"{inst.name}; checkpoint {checkpoint}")
+    print(f"{', '.join(i.name for i in instances)}; checkpoint {checkpoint}")
     print(f"import {t_import:.2f} s, checkpoint load {t_load:.3f} s")
-    print("| torch threads | machine | decoding | rollouts | median (s) | best (s) |\n|---:|---|---|---:|---:|---:|")
+    print(
+        "| clients | torch threads | machine | decoding | rollouts | median (s) | best (s) | max RSS so far (MiB) |\n"
+        "|---:|---:|---|---|---:|---:|---:|---:|"
+    )
+    passes = [("greedy", None, 1)] + ([] if args.greedy_only else [("multi-start + 8x augmentation", 100, 8)])
+    greedy: dict[str, list[tuple[int, float]]] = {}
     for procs in loads:
         with cpu_load(procs):
             if procs:
                 time.sleep(1.0)  # let the spinners take their cores
-            for n in threads:
-                for name, starts, aug in (("greedy", None, 1), ("multi-start + 8x augmentation", 100, 8)):
-                    times = []
-                    for k in range(args.repeats + 2):
-                        sol = construct.solve(inst, checkpoint, num_starts=starts, num_augment=aug, threads=n)
-                        if k >= 2:
-                            times.append(sol.timings["construct"])
-                    machine = "idle" if not procs else f"{procs} CPU-bound processes beside it"
-                    print(
-                        f"| {n} | {machine} | {name} | {sol.meta['rollouts']} | {statistics.median(times):.4f} |"
-                        f" {min(times):.4f} |",
-                        flush=True,
-                    )
+            machine = "idle" if not procs else f"{procs} CPU-bound processes beside it"
+            for inst in instances:
+                for n in threads:
+                    for name, starts, aug in passes:
+                        times = []
+                        for k in range(args.repeats + 2):
+                            sol = construct.solve(inst, checkpoint, num_starts=starts, num_augment=aug, threads=n)
+                            if k >= 2:
+                                times.append(sol.timings["construct"])
+                        median = statistics.median(times)
+                        if name == "greedy":
+                            greedy.setdefault(f"{machine}, {n} thread(s)", []).append((inst.num_clients, median))
+                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                        print(
+                            f"| {inst.num_clients} | {n} | {machine} | {name} | {sol.meta['rollouts']} |"
+                            f" {median:.4f} | {min(times):.4f} | {rss:.0f} |",
+                            flush=True,
+                        )
+    if args.plot:
+        _plot(greedy, args.plot, checkpoint)
     print(
         f"peak memory (max RSS) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB;"
         f" {os.getloadavg()[0]:.1f} load average at the end"
     )
+
+
+def _instance(args, n: int, uniform_instance, xlike_instance):
+    if args.road:
+        from envs.roads.city_dataset import DEFAULT_ROAD_DATASET, load_city_dataset, sample_instance
+
+        return sample_instance(load_city_dataset(DEFAULT_ROAD_DATASET), n, "all", args.seed)
+    return (xlike_instance if args.layout == "xlike" else uniform_instance)(n, seed=args.seed)
+
+
+def _plot(greedy: dict[str, list[tuple[int, float]]], path: str, checkpoint) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in greedy.items():
+        ax.loglog(*zip(*points), marker="o", label=label)
+    ax.set_xlabel("clients")
+    ax.set_ylabel("one greedy rollout (s)")
+    ax.set_title(f"dense encoder, {os.path.basename(str(checkpoint))}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
