@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from envs.errors import InstanceError
@@ -49,6 +49,7 @@ def test_generated_instances_have_the_variant_and_every_client_fits_alone(varian
 
 @settings(max_examples=12, deadline=None)
 @given(variant=st.sampled_from(ALL_VARIANTS), seed=st.integers(0, 2**16), moe=st.booleans())
+@example(variant="OVRPL", seed=181, moe=True)  # the mask's tolerance was looser than the checker's
 def test_policy_rollouts_are_checker_feasible_with_the_checkers_cost(variant, seed, moe):
     """Greedy and sampled rollouts of an untrained policy on any variant: feasible, cost equal to the checker's."""
     torch.manual_seed(seed)
