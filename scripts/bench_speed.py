@@ -46,7 +46,6 @@ def main() -> None:
     t0 = time.perf_counter()
     import torch
 
-    from envs.generate.cvrp import uniform_instance, xlike_instance
     from nco.solvers import construct
     from nco.threads import available_cores
 
@@ -55,8 +54,7 @@ def main() -> None:
     torch_default = torch.get_num_threads()
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({torch_default, 1}, reverse=True)
     loads = [int(k) for k in args.load.split(",")] if args.load else [0, cores]
-    sizes = [int(n) for n in args.size.split(",")]
-    instances = [_instance(args, n, uniform_instance, xlike_instance) for n in sizes]
+    instances = _instances(args, [int(n) for n in args.size.split(",")])
     t0 = time.perf_counter()
     checkpoint = construct.prepare(instances[0], args.checkpoint)
     t_load = time.perf_counter() - t0
@@ -104,12 +102,17 @@ def main() -> None:
     )
 
 
-def _instance(args, n: int, uniform_instance, xlike_instance):
+def _instances(args, sizes: list[int]) -> list:
+    """One seeded instance per size: on Monaco's roads (the dataset read once), else planar of --layout."""
     if args.road:
         from envs.roads.city_dataset import DEFAULT_ROAD_DATASET, load_city_dataset, sample_instance
 
-        return sample_instance(load_city_dataset(DEFAULT_ROAD_DATASET), n, "all", args.seed)
-    return (xlike_instance if args.layout == "xlike" else uniform_instance)(n, seed=args.seed)
+        dataset = load_city_dataset(DEFAULT_ROAD_DATASET)
+        return [sample_instance(dataset, n, "all", args.seed) for n in sizes]
+    from envs.generate.cvrp import uniform_instance, xlike_instance
+
+    make = xlike_instance if args.layout == "xlike" else uniform_instance
+    return [make(n, seed=args.seed) for n in sizes]
 
 
 def _plot(greedy: dict[str, list[tuple[int, float]]], path: str, checkpoint) -> None:
