@@ -126,47 +126,66 @@ class IntegerData:
         }
 
 
-def choose_scale(values: np.ndarray, target_digits: int = 5) -> int:
-    """The power of ten that makes `values` whole, capped so the largest becomes ~10**target_digits."""
-    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
-    v = v[np.isfinite(v)]
-    probe = v[:: max(1, v.size // 4096)]  # a scale that leaves some sampled value fractional cannot be the one
-    if v.size == 0 or (_whole(probe) and _whole(v)):
+def choose_scale(values: np.ndarray, target_digits: int = 5, extra: np.ndarray | None = None) -> int:
+    """The power of ten that makes `values` (and `extra`) whole, capped so the largest becomes ~10**target_digits.
+
+    `values` may be a matrix: it is read by blocks of rows, never copied whole; its entries are finite (an
+    Instance's matrices are) and non-negative or not, as `extra`'s."""
+    blocks = _blocks(np.asarray(values, dtype=np.float64))
+    if extra is not None:
+        e = np.abs(np.asarray(extra, dtype=np.float64).ravel())
+        blocks.append(e[np.isfinite(e)])
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    probe = np.abs(flat[:: max(1, flat.size // 4096)])  # a scale that leaves a sampled value fractional is not it
+    probe = probe[np.isfinite(probe)]
+    if all(_whole(b) for b in [probe, *blocks]):
         return 1
-    top = float(v.max())
+    top = max((float(np.abs(b).max()) for b in blocks if b.size), default=0.0)
     cap = max(0, min(_MAX_DIGITS, target_digits - math.floor(math.log10(top)))) if top > 0 else 0
     for k in range(cap + 1):
-        if _whole(probe * 10**k) and _whole(v * 10**k):
+        if _whole(probe * 10**k) and all(_whole(b, 10**k) for b in blocks):
             return 10**k
     return 10**cap
 
 
-def integerize(instance: Instance) -> IntegerData:
+def _blocks(m: np.ndarray, rows: int = 256) -> list[np.ndarray]:
+    """Views of `m` (flattened if not a matrix) by blocks of rows: whole-number tests on each keep the
+    temporaries to a block's size."""
+    if m.ndim != 2:
+        v = np.abs(m.ravel())
+        return [v[np.isfinite(v)]]
+    return [m[lo : lo + rows] for lo in range(0, m.shape[0], rows)]
+
+
+def integerize(instance: Instance, max_routes: int | None = None) -> IntegerData:
+    """The instance in whole numbers; `max_routes`: the vehicles a type with no count gets (else one per client).
+
+    The matrices are handled in place, with no n x n temporaries beside them (10,000 clients: 0.8 GB each)."""
     inst = instance
     n1 = inst.num_nodes
-    off = ~np.eye(n1, dtype=bool)
     fleet = inst.fleet
 
-    # Distances and distance limits.
-    dist = np.where(off, inst.distance, 0.0)
+    # Distances and distance limits (the diagonal counts as 0, whatever the matrix says).
+    dist = inst.distance.copy()
+    np.fill_diagonal(dist, 0.0)
     if inst.open_routes:
         dist[:, 0] = 0.0  # the return is free
     max_dist = np.array([v.max_distance for v in fleet], dtype=np.float64)
-    ds = choose_scale(np.concatenate([dist[off], max_dist[np.isfinite(max_dist)]]))
-    _fits(dist.max(axis=1).sum() * ds, inst, "a route's distance", _largest(dist, "distance"), ds)
-    distance = _up(dist * ds)
-    distance_horizon = int(distance.max(axis=1).sum()) + 1
-    max_distance = [_down(min(m * ds, distance_horizon)) if np.isfinite(m) else distance_horizon for m in max_dist]
+    ds = choose_scale(dist, extra=max_dist[np.isfinite(max_dist)])
+    largest_distance = _largest(dist, "distance")
+    _fits(dist.max(axis=1).sum() * ds, inst, "a route's distance", largest_distance, ds)
 
     # Times, relative to the depot's opening.
-    dur = np.where(off, inst.duration, 0.0)
+    same = np.array_equal(inst.duration, inst.distance)  # the usual CVRP: durations are the distances
+    dur = dist if same else inst.duration.copy()  # the same edits as dist's below: the diagonal, open returns
+    np.fill_diagonal(dur, 0.0)
     if inst.open_routes:
         dur[:, 0] = 0.0  # and instant: the route ends with its last service
     svc = inst.service.copy()
     svc[0] = 0.0  # the checker does not count service at the depot
     tw = inst.time_windows - inst.time_windows[0, 0]
     max_dur = np.array([v.max_duration for v in fleet], dtype=np.float64)
-    ts = choose_scale(np.concatenate([dur[off], svc, tw[np.isfinite(tw)], max_dur[np.isfinite(max_dur)]]))
+    ts = choose_scale(dur, extra=np.concatenate([svc, tw[np.isfinite(tw)], max_dur[np.isfinite(max_dur)]]))
     late_open = float(np.max(tw[:, 0], initial=0.0))
     _fits(
         (late_open + svc.sum() + dur.max(axis=1).sum()) * ts,
@@ -175,7 +194,12 @@ def integerize(instance: Instance) -> IntegerData:
         _largest_time(inst, dur, svc, tw[:, 0]),
         ts,
     )
-    duration = _up(dur * ts)
+    # the matrices in whole numbers, each scaled in place (one matrix when durations are the distances)
+    duration = None if same and ts == ds else _up_in_place(dur.copy() if same else dur, ts)
+    distance = _up_in_place(dist, ds)
+    duration = distance if duration is None else duration
+    distance_horizon = int(distance.max(axis=1).sum()) + 1
+    max_distance = [_down(min(m * ds, distance_horizon)) if np.isfinite(m) else distance_horizon for m in max_dist]
     service = _up(svc * ts)
     tw_early = np.maximum(_up(tw[:, 0] * ts), 0)
     # No route can be later than the latest opening plus every service and longest leg.
@@ -211,7 +235,8 @@ def integerize(instance: Instance) -> IntegerData:
     fixed_cost = [int(round(v.fixed_cost * ds * cs)) for v in fleet]
 
     n = inst.num_clients
-    counts = [min(int(v.count), n) if v.count is not None else n for v in fleet]  # more than n vehicles never serve
+    unlimited = n if max_routes is None else max(1, min(int(max_routes), n))  # more than n vehicles never serve
+    counts = [min(int(v.count), n) if v.count is not None else unlimited for v in fleet]
     top_unit = int(np.argmax(units))
     costs = f"unit_cost {units[top_unit]:g} of {fleet[top_unit].name or f'vehicle type {top_unit}'}"
     top_fixed = int(np.argmax([v.fixed_cost for v in fleet]))
@@ -220,7 +245,7 @@ def integerize(instance: Instance) -> IntegerData:
     objective = 2 * n * float(max(unit_cost)) * float(distance.max()) + sum(
         float(f) * c for f, c in zip(fixed_cost, counts)
     )
-    _fits(objective, inst, "a plan's cost", f"{costs}, {_largest(dist, 'distance')}", ds * cs)
+    _fits(objective, inst, "a plan's cost", f"{costs}, {largest_distance}", ds * cs)
     preference, offset = None, 0
     if has_preferences(inst):
         # q[k, j]: the weight times type k's preference for client j, in objective units before the extra scale.
@@ -309,13 +334,24 @@ def _largest_time(inst: Instance, dur: np.ndarray, svc: np.ndarray, opening: np.
     return _largest(dur, "duration")
 
 
-def _whole(v: np.ndarray) -> bool:
+def _whole(v: np.ndarray, scale: int = 1) -> bool:
+    """Whether `v * scale` is whole (within _TOL); the sign does not matter."""
+    if scale != 1:
+        v = v * scale
     return bool(np.all(np.abs(v - np.round(v)) <= _TOL))
 
 
 def _up(v) -> np.ndarray | int:
     out = np.ceil(np.asarray(v, dtype=np.float64) - _TOL).astype(np.int64)
     return out if out.ndim else int(out)
+
+
+def _up_in_place(m: np.ndarray, scale: int) -> np.ndarray:
+    """_up(m * scale) for a matrix of our own, scaled and rounded in place (one int64 copy, no other temporary)."""
+    m *= scale
+    m -= _TOL
+    np.ceil(m, out=m)
+    return m.astype(np.int64)
 
 
 def _down(v) -> np.ndarray | int:

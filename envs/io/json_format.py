@@ -22,7 +22,6 @@ and re-checked.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import json
@@ -37,7 +36,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from envs.errors import InstanceError, OsrmError
 from envs.model.check import Report, gap, route_stats
 from envs.model.distances import euclidean, haversine, straight_line_durations
-from envs.model.instance import INF, MAX_MAGNITUDE, Instance, VehicleType
+from envs.model.instance import INF, MAX_MAGNITUDE, Instance, VehicleType, restrict_fields
 from envs.model.solution import Route, Solution
 
 INSTANCE_SCHEMA = Path(__file__).with_name("instance.schema.json")
@@ -510,7 +509,7 @@ def _build(d: dict, name: str, source: str, osrm_url: str | None = None, unreach
         best_known=d.get("best_known"),
         preference_weight=d.get("preference_weight", 0.0),
     )
-    return Instance(**(fields if keep is None else _restricted(fields, keep)))
+    return Instance(**(fields if keep is None else restrict_fields(fields, keep)))
 
 
 def _coordinates(d: dict, nodes: list[dict], labels: list[str], system: str) -> np.ndarray | None:
@@ -605,32 +604,6 @@ def _road_table(coords: np.ndarray, url: str, ids: list, name: str, source: str,
             f"OSRM routes {a!r} to the depot and the depot to {b!r}, but finds no route from {a!r} to {b!r}"
         )
     return road, keep
-
-
-def _restricted(fields: dict, keep: np.ndarray) -> dict:
-    """The Instance fields of the nodes `keep` (the depot first): every node-indexed vector, matrix and mask."""
-    ids, kept = fields["ids"], set(keep.tolist())
-    out = {
-        **fields,
-        "ids": [ids[i] for i in keep],
-        "dropped": tuple(ids[i] for i in range(1, len(ids)) if i not in kept),
-        "best_known": None,  # known for all the clients, not for those kept
-    }
-    for key in ("distance", "duration"):
-        if out[key] is not None:
-            out[key] = out[key][np.ix_(keep, keep)]
-    for key in ("demand", "backhaul", "service", "coords", "time_windows"):
-        if out[key] is not None:
-            out[key] = out[key][keep]
-    out["fleet"] = [
-        dataclasses.replace(
-            v,
-            allowed=None if v.allowed is None else v.allowed[keep],
-            preference=None if v.preference is None else v.preference[keep],
-        )
-        for v in fields["fleet"]
-    ]
-    return out
 
 
 def _vehicle_from_dict(v: dict, k: int, index: dict[str, int], n1: int) -> VehicleType:

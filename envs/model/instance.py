@@ -8,6 +8,7 @@ can trust what it is given.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import FrozenInstanceError, dataclass, field, replace
 from typing import Literal
 
@@ -361,3 +362,38 @@ def _matrix(values, what: str) -> np.ndarray:
             f"{what} matrix entry [{i}][{j}] is {arr[i, j]:g}; entries must be at most {MAX_MAGNITUDE:g}"
         )
     return arr
+
+
+def restrict_fields(fields: dict, keep: np.ndarray) -> dict:
+    """Instance fields (as keyword arguments) of the nodes `keep` only, the depot first: every node-indexed
+    vector, matrix and mask; the ids of the clients left out become `dropped` and no best-known cost holds."""
+    ids, kept = fields["ids"], set(keep.tolist())
+    out = {
+        **fields,
+        "ids": [ids[i] for i in keep],
+        "dropped": tuple(ids[i] for i in range(1, len(ids)) if i not in kept),
+        "best_known": None,  # known for all the clients, not for those kept
+    }
+    for key in ("distance", "duration"):
+        if out[key] is not None:
+            out[key] = out[key][np.ix_(keep, keep)]
+    for key in ("demand", "backhaul", "service", "coords", "time_windows"):
+        if out[key] is not None:
+            out[key] = out[key][keep]
+    out["fleet"] = [
+        replace(
+            v,
+            allowed=None if v.allowed is None else v.allowed[keep],
+            preference=None if v.preference is None else v.preference[keep],
+        )
+        for v in fields["fleet"]
+    ]
+    return out
+
+
+def sub_instance(instance: Instance, keep: np.ndarray, fleet: list[VehicleType], name: str) -> Instance:
+    """The instance of the clients `keep` (node indices, the depot 0 first) with `fleet` (vehicle types over
+    the whole instance's nodes, their masks restricted here): a part of a big instance, solved on its own."""
+    fields = {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance) if f.init}
+    out = restrict_fields({**fields, "fleet": fleet}, np.asarray(keep))
+    return Instance(**{**out, "dropped": (), "name": name})

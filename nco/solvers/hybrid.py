@@ -81,7 +81,7 @@ def solve(
     try:  # on a giant instance the search's set-up alone can outlast the budget: then the best construction
         best = seeds[0] if seeds else None
         genetic.setup_fits(best, started, time_limit, deadline)
-        data, ints = pyvrp_solver.build_problem_data(instance)
+        data, ints = pyvrp_solver.build_problem_data(instance, pyvrp_solver.route_bound(seeds))
         genetic.setup_fits(best, started, time_limit, deadline, time.perf_counter() - started - construct_s)
         pv_seeds = [pyvrp_solver.to_pyvrp_solution(data, s) for s in seeds]
         search_start = time.perf_counter() - started
