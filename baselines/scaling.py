@@ -131,11 +131,12 @@ def choose_scale(values: np.ndarray, target_digits: int = 5, extra: np.ndarray |
 
     `values` may be a matrix: it is read by blocks of rows, never copied whole; its entries are finite (an
     Instance's matrices are) and non-negative or not, as `extra`'s."""
-    blocks = _blocks(np.asarray(values, dtype=np.float64))
+    values = np.asarray(values, dtype=np.float64)
+    blocks = _blocks(values)
     if extra is not None:
         e = np.abs(np.asarray(extra, dtype=np.float64).ravel())
         blocks.append(e[np.isfinite(e)])
-    flat = np.asarray(values, dtype=np.float64).ravel()
+    flat = values.ravel()
     probe = np.abs(flat[:: max(1, flat.size // 4096)])  # a scale that leaves a sampled value fractional is not it
     probe = probe[np.isfinite(probe)]
     if all(_whole(b) for b in [probe, *blocks]):
@@ -195,9 +196,11 @@ def integerize(instance: Instance, max_routes: int | None = None) -> IntegerData
         ts,
     )
     # the matrices in whole numbers, each scaled in place (one matrix when durations are the distances)
-    duration = None if same and ts == ds else _up_in_place(dur.copy() if same else dur, ts)
-    distance = _up_in_place(dist, ds)
-    duration = distance if duration is None else duration
+    if same and ts == ds:
+        distance = duration = _up_in_place(dist, ds)
+    else:
+        duration = _up_in_place(dur.copy() if same else dur, ts)
+        distance = _up_in_place(dist, ds)
     distance_horizon = int(distance.max(axis=1).sum()) + 1
     max_distance = [_down(min(m * ds, distance_horizon)) if np.isfinite(m) else distance_horizon for m in max_dist]
     service = _up(svc * ts)
