@@ -139,6 +139,7 @@ def run_genetic(
     clock=time.perf_counter,
     educate: bool = False,
     deadline: float | None = None,
+    load_penalty_floor: float = 0.0,
 ) -> GeneticRun:
     """PyVRP's hybrid genetic search, as `pyvrp.solve` sets it up, but starting from `initial` solutions.
 
@@ -147,7 +148,8 @@ def run_genetic(
     the start, so with no time left the best seed comes back unchanged.
     `deadline` (a perf_counter reading): with seeds in hand, SearchSkipped when a set-up step (the
     neighbourhoods, the penalties, the population) would start past it, so that set-up cannot run minutes
-    past the budget on a giant instance.
+    past the budget on a giant instance. `load_penalty_floor`: the least initial penalty per unit of excess
+    load (PyVRP's is the mean arc's cost per mean load, too cheap where the depot is far: see by_parts).
     """
 
     def on_time(step: str) -> None:
@@ -171,6 +173,9 @@ def run_genetic(
     stop = _RecordingStop(seconds, clock)
     on_time("the penalties")
     penalties = PenaltyManager.init_from(data, params.penalty)
+    if load_penalty_floor:
+        loads, tw, dist = penalties.penalties()
+        penalties = PenaltyManager(([max(p, load_penalty_floor) for p in loads], tw, dist), params.penalty)
     on_time("the population")
     init = _educate(initial, search, penalties, stop) if educate else list(initial)
     while len(init) < params.population.min_pop_size:
