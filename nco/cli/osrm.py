@@ -28,13 +28,13 @@ def cmd_osrm_serve(args) -> int:
         raise NcoError(f"--port must be between 1 and 65535, got {args.port}")
     graph = osrm_engine.check_graph(args.graph)
     proc = osrm_engine.serve(graph, args.port, args.max_table_size, ip=args.ip, quiet=False)
-    print(
-        f"serving {graph} at http://{args.ip}:{args.port} (OSRM {osrm_engine.version()}, MLD,"
-        f" max table size {args.max_table_size}, graph fingerprint {osrm_engine.graph_fingerprint(graph)});"
-        " Ctrl-C stops",
-        flush=True,
-    )
-    try:
+    try:  # from the start: a signal that lands while the banner is printed must stop osrm-routed too
+        print(
+            f"serving {graph} at http://{args.ip}:{args.port} (OSRM {osrm_engine.version()}, MLD,"
+            f" max table size {args.max_table_size}, graph fingerprint {osrm_engine.graph_fingerprint(graph)});"
+            " Ctrl-C stops",
+            flush=True,
+        )
         code = proc.wait()
     except (KeyboardInterrupt, Terminated):  # Ctrl-C or SIGTERM (a service manager): no orphaned osrm-routed
         osrm_engine.stop(proc)
