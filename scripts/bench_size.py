@@ -1,99 +1,151 @@
-"""Big instances under a budget: wall time and peak memory of `nco solve` from 1,000 to 10,000 clients.
+"""The scaling table: time, peak memory and cost gap of `nco solve` from 1,000 to 10,000 clients, every solver
+at equal budgets.
 
-    python scripts/bench_size.py                                  # 1000, 5000, 10000 clients, 5 s, 3 solvers
-    python scripts/bench_size.py --sizes 2000,10000 --time-limit 10 --solvers nco,pyvrp
+    python scripts/bench_size.py                                        # 1000, 5000, 10000 clients at 5 s
+    python scripts/bench_size.py --sizes 1000,2000,5000,10000 --budgets 10,60 --load 1
+    python scripts/bench_size.py --sizes 2000 --budgets 10 --solvers hybrid,pyvrp --layout uniform
 
-Each run is a fresh `python -m nco solve` process on a seeded X-like instance (envs.generate.cvrp.xlike_instance,
+Each run is a fresh `python -m nco solve` process on one core (the first allowed one; `--load K` runs K
+busy-looping processes beside it, to measure a busy machine) on a seeded instance (X-like or uniform layout,
 seed 1; written once to --folder), so the wall time holds everything a user waits for: imports, loading and
 the matrices, the solve, the check. Peak memory is the process's maximum resident set (wait4's ru_maxrss).
+The policy alone runs once per size (it has no budget). The gap is to the best cost any run found on that
+instance. Where PyVRP ran for a longer budget, `pyvrp matches` is when its anytime curve first reached the
+hybrid's result at each budget (or that it never did): the budget PyVRP alone needs to match the hybrid.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from cpu_load import cpu_load, load_average  # scripts/ is on the path of a script run from it
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def instance_file(n: int, folder: Path) -> Path:
+def instance_file(n: int, folder: Path, layout: str = "xlike") -> Path:
     """The seeded instance of n clients, generated once in a child process: a big parent would inflate every
     later child's ru_maxrss, which counts the memory it was forked with."""
-    path = folder / f"xlike-{n}-s1.json"
+    path = folder / f"{layout}-{n}-s1.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         code = (
-            "from envs.generate.cvrp import xlike_instance; from envs.io.json_format import save_instance_json;"
-            f" save_instance_json(xlike_instance({n}, seed=1), {str(path)!r})"
+            "from envs.generate.cvrp import uniform_instance, xlike_instance;"
+            " from envs.io.json_format import save_instance_json;"
+            f" save_instance_json({layout}_instance({n}, seed=1), {str(path)!r})"
         )
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     return path
 
 
-def run(path: Path, solver: str, budget: float) -> dict:
-    """One `nco solve` process: its wall time, its own peak memory (wait4), and its summary's figures."""
-    import tempfile
-
-    cmd = [
-        sys.executable,
-        "-m",
-        "nco",
-        "solve",
-        "--instance",
-        str(path),
-        "--solver",
-        solver,
-        "--time-limit",
-        str(budget),
-        "--quiet",
-    ]
-    began = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - began
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    head = stdout.splitlines()[0] if stdout else ""
-    found = re.search(r"cost (\S+) \| (\d+) vehicles \| ([\d.]+) s \| (\w+)", head)
-    note = next((ln.strip() for ln in stdout.splitlines() if ln.strip().startswith("note:")), stderr.strip())
+def run(path: Path, solver: str, budget: float, core: int | None = None) -> dict:
+    """One `nco solve` process: its wall time, its own peak memory (wait4), and its solution's figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "solution.json"
+        cmd = [sys.executable, "-m", "nco", "solve", "--instance", str(path), "--solver", solver]
+        cmd += ["--time-limit", str(budget), "--output", str(output), "--quiet"]
+        pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+        began = time.perf_counter()
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, preexec_fn=pin)
+            _, status, usage = os.wait4(proc.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - began
+            out.seek(0), err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        sol = json.loads(output.read_text()) if output.exists() else None
+    notes = [ln.strip()[len("note:") :].strip() for ln in stdout.splitlines() if ln.strip().startswith("note:")]
+    failed = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {code}"
+    feasible = bool(sol and sol["feasible"])
     return {
+        "solver": solver,
+        "budget": budget,
         "wall": wall,
         "peak_mb": usage.ru_maxrss / 1024,
-        "cost": found[1] if found else "-",
-        "solve": found[3] if found else "-",
-        "state": found[4] if found else f"exit {proc.returncode}",
-        "note": note[:160],
+        "cost": sol["cost"] if feasible else None,
+        "solve": sol["timings"]["total"] if sol else None,
+        "routes": sol["num_routes"] if sol else None,
+        "trace": sol["meta"].get("trace", []) if sol else [],
+        "state": ("feasible" if feasible else "infeasible") if sol else f"exit {code}",
+        "note": "; ".join(notes) if sol else failed,
     }
+
+
+def matches(runs: list[dict]) -> dict[float, str]:
+    """For each budget of the hybrid, when the longest PyVRP run's anytime curve first reached its cost."""
+    pyvrp = max((r for r in runs if r["solver"] == "pyvrp" and r["trace"]), key=lambda r: r["budget"], default=None)
+    out = {}
+    for r in runs:
+        if r["solver"] not in ("hybrid", "nco") or r["cost"] is None or pyvrp is None:
+            continue
+        when = next((t for t, c in pyvrp["trace"] if c <= r["cost"] * (1 + 1e-9)), None)
+        out[r["budget"]] = (
+            f"pyvrp reaches it at {when:.1f} s"
+            if when is not None
+            else f"pyvrp does not reach it in {pyvrp['budget']:g} s"
+        )
+    return out
+
+
+def table(n: int, runs: list[dict]) -> list[str]:
+    """The rows of one size: gaps to the best cost any run found."""
+    best = min((r["cost"] for r in runs if r["cost"] is not None), default=None)
+    match = matches(runs)
+    rows = []
+    for r in runs:
+        gap = f"{r['cost'] / best - 1:+.2%}" if r["cost"] is not None and best else "-"
+        cost = f"{r['cost']:,.0f}" if r["cost"] is not None else "-"
+        solve = f"{r['solve']:.1f}" if r["solve"] is not None else "-"
+        budget = "-" if r["solver"] == "policy" else f"{r['budget']:g}"
+        note = r["note"][:140].replace("|", "\\|")
+        if r["solver"] in ("hybrid", "nco") and r["budget"] in match:
+            note = "; ".join(filter(None, [match[r["budget"]], note]))
+        rows.append(
+            f"| {n} | {r['solver']} | {budget} | {r['wall']:.1f} | {solve} | {r['peak_mb']:.0f} | {cost} | {gap} |"
+            f" {r['routes'] or '-'} | {r['state']} | {note} |"
+        )
+    return rows
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1000,5000,10000")
-    p.add_argument("--solvers", default="nco,pyvrp,ortools")
-    p.add_argument("--time-limit", type=float, default=5.0)
+    p.add_argument("--solvers", default="policy,hybrid,pyvrp,ortools")
+    p.add_argument("--budgets", "--time-limit", default="5", help="seconds, comma-separated")
+    p.add_argument("--layout", choices=("xlike", "uniform"), default="xlike")
+    p.add_argument("--load", type=int, default=0, help="busy-looping processes beside each run")
     p.add_argument("--folder", default="/tmp/nco-bench-size", help="where the generated instances are kept")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"budget {args.time_limit:g} s; {os.cpu_count()} cores; wall = the whole command (imports and loading too)")
-    print("| clients | solver | wall s | solve s | peak MB | cost | result | note |")
-    print("|---:|---|---:|---:|---:|---:|---|---|")
-    for n in sizes:
-        path = instance_file(n, Path(args.folder))
-        for solver in args.solvers.split(","):
-            r = run(path, solver, args.time_limit)
-            note = r["note"].replace("|", "\\|")
-            print(
-                f"| {n} | {solver} | {r['wall']:.1f} | {r['solve']} | {r['peak_mb']:.0f} | {r['cost']} |"
-                f" {r['state']} | {note} |",
-                flush=True,
-            )
+    budgets = [float(b) for b in args.budgets.split(",")]
+    core = sorted(os.sched_getaffinity(0))[0]
+    print(
+        f"{args.layout} instances, seed 1; budgets {', '.join(f'{b:g}' for b in budgets)} s; one core per run"
+        f" (of {os.cpu_count()}); {args.load} busy processes beside it; wall = the whole command (imports and"
+        " loading too)"
+    )
+    lines = []
+    with cpu_load(args.load):
+        for n in sizes:
+            path = instance_file(n, Path(args.folder), args.layout)
+            runs = []
+            for solver in args.solvers.split(","):
+                for budget in [0.0] if solver == "policy" else budgets:
+                    runs.append(run(path, solver, budget, core))
+                    r = runs[-1]
+                    print(f"  {n} {solver} {budget:g} s: {r['cost']} in {r['wall']:.1f} s", file=sys.stderr, flush=True)
+            lines += table(n, runs)
+        print(load_average())
+    print("| clients | solver | budget s | wall s | solve s | peak MB | cost | gap | routes | result | note |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("\n".join(lines))
     return 0
 
 

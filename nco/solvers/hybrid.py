@@ -19,7 +19,7 @@ from envs.model.instance import Instance, require_features
 from envs.model.savings import savings
 from envs.model.solution import Solution
 from nco.policy.model import OutOfTime
-from nco.solvers import construct, genetic
+from nco.solvers import by_parts, construct, genetic
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
 MIN_POLICY_S = 0.1  # a 100-client probe (8 rollouts) takes ~0.05 s on one core: short budgets still get seeds
@@ -37,6 +37,12 @@ def policy_seconds(time_limit: float, share: float) -> float:
 # tensors and one encoder layer alone took 6 s before the deadline could stop it)
 GREEDY_PER_SAVINGS = 8.0
 
+# by parts or the whole instance (by_parts_pays), measured by scripts/bench_parts.py on X-like instances (the
+# cost by parts against the whole search's): 1,000 clients -0.8% at 10 s, +0.15% at 30 s, level at 60 s;
+# 2,000: -0.1%, -0.3%, -0.2%; 5,000: -0.7% at 10, 30 and 60 s (where the whole search also overran 10 s by 9 s)
+PARTS_MIN_CLIENTS = 1000
+WHOLE_S_PER_CLIENT = 0.03  # the whole search pays from 30 s at 1,000 clients, 150 s at 5,000
+
 
 def solve(
     instance: Instance,
@@ -50,6 +56,7 @@ def solve(
     policy_share: float = 0.1,
     educate: bool = True,
     threads: int | None = None,
+    parts: bool | None = None,
 ) -> Solution:
     """Policy construction (within `policy_share` of the budget), then seeded genetic search until `time_limit`.
 
@@ -57,7 +64,9 @@ def solve(
     greedy rollout (which may take up to GREEDY_SHARE of the budget), else a
     savings construction; the search only improves on it. Loading the checkpoint
     is start-up, like imports, and happens before the clock starts. time_limit 0:
-    the policy alone (multi-start and augmentation, no search).
+    the policy alone (multi-start and augmentation, no search). `parts`: improve the best construction by
+    parts (nco/solvers/by_parts.py) rather than search the whole instance; None decides by size and budget
+    (by_parts_pays).
     """
     checkpoint = construct.prepare(instance, checkpoint) or checkpoint
     decoding = {"num_starts": num_starts, "num_augment": num_augment, "decode": decode, "threads": threads}
@@ -78,8 +87,10 @@ def solve(
         "seeded_by": {name: sum(s.solver == name for s in seeds) for name in sorted({s.solver for s in seeds})},
     }
     deadline = started + time_limit
+    best = seeds[0] if seeds else None
+    if best is not None and (by_parts_pays(instance, time_limit) if parts is None else parts):
+        return _improve_by_parts(instance, best, started, deadline, construct_s, seed, meta, notes)
     try:  # on a giant instance the search's set-up alone can outlast the budget: then the best construction
-        best = seeds[0] if seeds else None
         genetic.setup_fits(best, started, time_limit, deadline)
         data, ints = pyvrp_solver.build_problem_data(instance, pyvrp_solver.route_bound(seeds))
         genetic.setup_fits(best, started, time_limit, deadline, time.perf_counter() - started - construct_s)
@@ -107,6 +118,30 @@ def solve(
             curve.append((t, c))
     timings = {"construct": construct_s, "search": elapsed - search_start, "total": elapsed}
     return replace(sol, trace=curve, timings=timings, notes=[*notes, *([idle] if idle else [])])
+
+
+def by_parts_pays(instance: Instance, time_limit: float) -> bool:
+    """Whether improving by parts beats searching the whole instance in `time_limit` seconds: from
+    PARTS_MIN_CLIENTS clients on, unless the budget gives the whole search at least WHOLE_S_PER_CLIENT
+    seconds per client (measured by scripts/bench_parts.py)."""
+    n = instance.num_clients
+    return n >= PARTS_MIN_CLIENTS and time_limit < WHOLE_S_PER_CLIENT * n
+
+
+def _improve_by_parts(instance, plan, started, deadline, construct_s, seed, meta, notes) -> Solution:
+    """`plan` improved part by part until `deadline`, as the hybrid's answer."""
+    routes, trace, searched, improved = by_parts.improve(instance, plan, deadline, seed=seed)
+    elapsed = time.perf_counter() - started
+    curve = [(round(construct_s, 4), trace[0][1])] + [(round(t - started, 4), c) for t, c in trace[1:]]
+    note = f"improved by parts of about {by_parts.PART_CLIENTS} clients: {improved} of {searched} parts gained"
+    return Solution(
+        routes=routes,
+        solver="nco",
+        timings={"construct": construct_s, "search": elapsed - construct_s, "total": elapsed},
+        meta={**meta, "search": "by parts", "parts_searched": searched, "parts_improved": improved},
+        notes=[*notes, note],
+        trace=curve,
+    )
 
 
 def seed_pool(

@@ -2,7 +2,11 @@
 
 import time
 
+import pytest
+
 from envs.generate.cvrp import xlike_instance
+from envs.generate.fleets import profiled_instance
+from envs.generate.variants import variant_instance
 from envs.model.check import check
 from envs.model.instance import VehicleType
 from envs.model.savings import savings
@@ -38,3 +42,28 @@ def test_a_limited_fleet_stays_within_its_count():
     report = check(inst, Solution(routes=routes, solver="nco"))
     assert report.feasible, report.violations
     assert report.num_routes <= count and searched >= 1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: variant_instance("VRPTW", 240, seed=2),
+        lambda: variant_instance("OVRPMBL", 240, seed=3),
+        lambda: profiled_instance(240, seed=4, zones="sector", mix="HD", base="xlike"),
+    ],
+    ids=["time-windows", "open-mixed-backhauls-length-limit", "profiled-fleet-with-zones"],
+)
+def test_the_hybrid_by_parts_is_feasible_on_every_variant_pyvrp_models(make):
+    from nco.solvers import hybrid
+
+    inst = make()
+    began = time.perf_counter()
+    sol = hybrid.solve(inst, 2.0, parts=True)
+    wall = time.perf_counter() - began
+    report = check(inst, sol)
+    assert report.feasible, report.violations
+    assert sol.meta["search"] == "by parts" and sol.meta["parts_searched"] >= 1
+    start = sol.trace[0][1]  # the best construction, before any part
+    assert report.cost <= start + 1e-9 * abs(start)  # costs can be negative: preferences are rewards
+    assert abs(sol.trace[-1][1] - report.cost) <= 1e-6 * abs(report.cost)
+    assert wall < 2.0 + 1.0  # each part is bounded by the deadline (the budget counts from after loading)

@@ -72,3 +72,18 @@ def test_the_encoder_gives_up_as_soon_as_its_layers_cannot_fit():
         with pytest.raises(OutOfTime, match="encoding would take about"):
             policy.encode(data, deadline=began + 3 * per_layer)  # six layers cannot fit: known after the first
     assert time.perf_counter() - began < 3 * per_layer + 1.0
+
+
+@pytest.mark.slow
+def test_the_hybrid_improves_a_big_instance_by_parts_within_its_budget(big):
+    from envs.model.check import check
+    from envs.model.savings import savings
+    from nco.solvers import hybrid
+
+    assert hybrid.by_parts_pays(big, 3.0) and not hybrid.by_parts_pays(big, 600.0)
+    sol = hybrid.solve(big, 3.0)
+    report = check(big, sol)
+    assert report.feasible, report.violations
+    assert sol.meta["search"] == "by parts" and sol.meta["parts_improved"] >= 1
+    assert report.cost < check(big, savings(big)).cost  # the parts gained on the construction they started from
+    assert sol.timings["total"] < 3.0 + 3.0  # every part is bounded by the deadline (the whole search overran)
