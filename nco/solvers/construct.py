@@ -8,7 +8,7 @@ distance matrix, so asymmetric or road matrices are honoured in the choice.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from envs.errors import CheckpointError, InstanceError, NoSolutionFound
-from envs.model.check import unservable_clients
+from envs.model.check import check, unservable_clients
 from envs.model.features import FLEET, VARIANT, Feature
 from envs.model.instance import Instance, require_features
 from envs.model.solution import Solution
@@ -25,6 +25,7 @@ from envs.rl.batch import instance_tensors
 from envs.rl.distributions import uniform_batch
 from nco.policy.checkpoints import DEFAULT_CHECKPOINT, default_checkpoint, load_checkpoint
 from nco.policy.model import AttentionPolicy, OutOfTime
+from nco.solvers import sectors
 from nco.threads import torch_threads
 
 # Any policy decodes under the environment's masks, so its routes honour all of these; the shipped
@@ -124,6 +125,9 @@ def build(
     policy, info = cached_policy(checkpoint)
     bias = distance_bias(info)
     roll = partial(policy, distance_bias=bias)  # every rollout decodes with the checkpoint's settings
+    if sectors.pays(instance):  # big instances: parts of the training size, decoded as one batch
+        args = (num_starts, num_augment, decode, keep, max_seconds, greedy_seconds, threads)
+        return _build_by_sectors(instance, policy, roll, checkpoint, info, *args)
     started = time.perf_counter()
     with torch_threads(threads), torch.inference_mode():
         data = instance_tensors(instance, need_coords=not policy.cfg.matrix)
@@ -174,6 +178,59 @@ def build(
     best = Solution.from_giant_tour(pool[0], "nco", types=types[0], timings={"construct": elapsed}, meta=meta)
     plans = tuple(Solution.from_giant_tour(t, "nco", types=k) for t, k in zip(pool, types))  # bare, to seed a search
     return Construction(best, plans, str(checkpoint), int(tours.shape[0]), elapsed, starts or 0, num_augment)
+
+
+def _build_by_sectors(
+    instance,
+    policy,
+    roll,
+    checkpoint,
+    info,
+    num_starts,
+    num_augment,
+    decode,
+    keep,
+    max_seconds,
+    greedy_seconds,
+    threads,
+) -> Construction:
+    """build() on a big instance, by sectors (nco/solvers/sectors.py): the same greedy floor, probe and
+    multi-start pass, each a rollout of every sector at once that keeps each sector's best."""
+    started = time.perf_counter()
+    need_coords = not policy.cfg.matrix
+
+    def whole(_data, **decoding):  # one plan of the whole, from each sector's best rollout
+        return sectors.rollout(instance, roll, need_coords, **decoding)
+
+    starts = min(num_starts, sectors.SECTOR_CLIENTS) if num_starts else None
+    with torch_threads(threads), torch.inference_mode():
+        if max_seconds is None:
+            tours = [whole(None, num_starts=starts, num_augment=num_augment, decode=decode)]
+        else:
+            floor = started + (max_seconds if greedy_seconds is None else max(greedy_seconds, max_seconds))
+            tours = [whole(None, decode="greedy", deadline=floor)]
+            if starts:
+                starts, num_augment = _multi_start(
+                    whole, None, tours, starts, num_augment, decode, started + max_seconds
+                )
+            else:
+                num_augment = 1
+    plans = sorted(
+        {tuple(t): Solution.from_giant_tour(t, "nco") for t in tours}.values(), key=lambda p: check(instance, p).cost
+    )[: max(1, keep)]
+    elapsed = time.perf_counter() - started
+    meta = {
+        "checkpoint": str(checkpoint),
+        "rollouts": len(tours),
+        "seconds": round(elapsed, 4),
+        "num_starts": starts or 0,
+        "num_augment": num_augment,
+        "decode": decode,
+        "sectors": len(sectors.sectors(instance)),
+        "trained_on": info.get("trained_on"),
+    }
+    best = replace(plans[0], timings={"construct": elapsed}, meta=meta)
+    return Construction(best, tuple(plans), str(checkpoint), len(tours), elapsed, starts or 0, num_augment)
 
 
 def distance_bias(info: dict) -> float:

@@ -19,7 +19,7 @@ from envs.model.instance import Instance, require_features
 from envs.model.savings import savings
 from envs.model.solution import Solution
 from nco.policy.model import OutOfTime
-from nco.solvers import by_parts, construct, genetic
+from nco.solvers import by_parts, construct, genetic, sectors
 
 MIN_SEARCH_S = 0.01  # below this the GA is not started: nothing useful fits
 MIN_POLICY_S = 0.1  # a 100-client probe (8 rollouts) takes ~0.05 s on one core: short budgets still get seeds
@@ -36,6 +36,7 @@ def policy_seconds(time_limit: float, share: float) -> float:
 # clients, more above; a rollout expected past its deadline is not started (at 10,000 clients building its
 # tensors and one encoder layer alone took 6 s before the deadline could stop it)
 GREEDY_PER_SAVINGS = 8.0
+SECTOR_S_PER_CLIENT = 2e-4  # the greedy rollout by sectors (nco/solvers/sectors.py), with a margin of 2
 
 # by parts or the whole instance (by_parts_pays), measured by scripts/bench_parts.py on X-like instances (the
 # cost by parts against the whole search's): 1,000 clients -0.8% at 10 s, +0.15% at 30 s, level at 60 s;
@@ -174,6 +175,8 @@ def seed_pool(
     policy_end = started + policy_seconds(time_limit, policy_share)
     greedy_end = genetic.construction_deadline(started, time_limit, GREEDY_SHARE)
     expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
+    if sectors.pays(instance):  # one batched rollout of ~100 steps: ~0.1 ms per client (0.55 s at 5,000)
+        expected = SECTOR_S_PER_CLIENT * instance.num_clients
     if time.perf_counter() >= greedy_end:
         notes.append(
             f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s"
