@@ -42,6 +42,8 @@ def options(args) -> SolveOptions:
     opts.validate(OPTION_NAMES)
     if name == "policy":  # the policy alone: no search, whatever the budget
         opts = replace(opts, time_limit=0.0)
+    if name == "policy-greedy":  # its one greedy rollout, whatever --starts and --augment say
+        opts = replace(opts, time_limit=0.0, num_starts=None, num_augment=1)
     if name == "ortools+policy":
         opts = replace(opts, warm_start=True)
     return opts

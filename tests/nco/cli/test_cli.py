@@ -83,6 +83,13 @@ def test_single_greedy_rollout(capsys):
     assert code == 0 and "feasible" in out
 
 
+def test_the_solver_policy_greedy_is_one_greedy_rollout_whatever_the_starts_say(capsys, tmp_path):
+    out_file = tmp_path / "sol.json"
+    code, _, _ = run_cli(capsys, "solve", "--instance", CITY, "--solver", "policy-greedy", "--output", out_file)
+    meta = json.loads(out_file.read_text())["meta"]
+    assert code == 0 and meta["rollouts"] == 1 and meta["num_starts"] == 0 and meta["num_augment"] == 1
+
+
 @pytest.mark.slow
 def test_the_policy_alone_solves_a_profiled_fleet_with_the_fleet_checkpoint(capsys, tmp_path):
     """Two vehicle types (the big one dearer and barred from a zone), counts limited: the fleet policy's routes
