@@ -9,7 +9,8 @@ Each run is a fresh `python -m nco solve` process on one core (the first allowed
 busy-looping processes beside it, to measure a busy machine) on a seeded instance (X-like or uniform layout,
 seed 1; written once to --folder), so the wall time holds everything a user waits for: imports, loading and
 the matrices, the solve, the check. Peak memory is the process's maximum resident set (wait4's ru_maxrss).
-The policy alone runs once per size (it has no budget). The gap is to the best cost any run found on that
+The policy alone (policy-greedy: one greedy rollout; policy: multi-start and augmentation) runs once per size
+(it has no budget). The gap is to the best cost any run found on that
 instance. Where PyVRP ran for a longer budget, `pyvrp matches` is when its anytime curve first reached the
 hybrid's result at each budget (or that it never did): the budget PyVRP alone needs to match the hybrid.
 """
@@ -103,7 +104,7 @@ def table(n: int, runs: list[dict]) -> list[str]:
         gap = f"{r['cost'] / best - 1:+.2%}" if r["cost"] is not None and best else "-"
         cost = f"{r['cost']:,.0f}" if r["cost"] is not None else "-"
         solve = f"{r['solve']:.1f}" if r["solve"] is not None else "-"
-        budget = "-" if r["solver"] == "policy" else f"{r['budget']:g}"
+        budget = "-" if r["solver"].startswith("policy") else f"{r['budget']:g}"
         note = r["note"][:140].replace("|", "\\|")
         if r["solver"] in ("hybrid", "nco") and r["budget"] in match:
             note = "; ".join(filter(None, [match[r["budget"]], note]))
@@ -117,7 +118,7 @@ def table(n: int, runs: list[dict]) -> list[str]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1000,5000,10000")
-    p.add_argument("--solvers", default="policy,hybrid,pyvrp,ortools")
+    p.add_argument("--solvers", default="policy-greedy,hybrid,pyvrp,ortools")
     p.add_argument("--budgets", "--time-limit", default="5", help="seconds, comma-separated")
     p.add_argument("--layout", choices=("xlike", "uniform"), default="xlike")
     p.add_argument("--load", type=int, default=0, help="busy-looping processes beside each run")
@@ -137,7 +138,7 @@ def main() -> int:
             path = instance_file(n, Path(args.folder), args.layout)
             runs = []
             for solver in args.solvers.split(","):
-                for budget in [0.0] if solver == "policy" else budgets:
+                for budget in [0.0] if solver.startswith("policy") else budgets:
                     runs.append(run(path, solver, budget, core))
                     r = runs[-1]
                     print(f"  {n} {solver} {budget:g} s: {r['cost']} in {r['wall']:.1f} s", file=sys.stderr, flush=True)

@@ -20,6 +20,8 @@
     python scripts/compare.py hfvrp --solvers policy-greedy,policy,hybrid@5,ortools@5,pyvrp@5
     # generated profiled fleets (random, sector and cluster zones; preferences), gap to PyVRP 10 CPU-s
     python scripts/compare.py profiled --count 8 --size 100
+    # Gehring-Homberger-style time windows (envs.generate.homberger): 2 per class, 1,000 clients, 250 vehicles
+    python scripts/compare.py homberger --count 2 --size 1000 --solvers policy-greedy,hybrid@10,pyvrp@10,ortools@10
     # the robust benchmark: SVRPBench-like cities with stochastic travel times, 50/100/200 clients; every
     # solver plans on expected travel times (or SPEC~Q: the Q quantile at peak congestion) and every solution
     # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.model.robust)
@@ -364,6 +366,7 @@ SET_OPTIONS = {
     "solomon": FOLDER | {"keep_fleet"},
     "hfvrp": FOLDER,
     "profiled": GENERATED,
+    "homberger": GENERATED,
     "robust": {"count", "seed", "sizes", "samples"},  # no reference: the solvers are compared with each other
 }
 COMMON = {"set", "solvers", "sample_seed", "workers", "out", "time_limit", "checkpoint", "starts"}
@@ -592,6 +595,14 @@ def main(argv: list[str] | None = None) -> None:
             for i, inst in enumerate(profiled_instances(args.size, args.count, args.seed + k, zones=zone)):
                 instances.append(replace(inst, name=f"{zone}-n{args.size}-{i}"))
         title = f"{args.count} generated profiled fleets per zone kind, {args.size} clients (seed {args.seed})"
+    elif args.set == "homberger":
+        from envs.generate.homberger import homberger_set
+
+        instances = homberger_set(args.size, args.count, args.seed)
+        title = (
+            f"{args.count} Gehring-Homberger-style time-window instances per class (R1 C1 RC1 R2 C2 RC2),"
+            f" {args.size} clients, a fleet of {max(1, args.size // 4)} (seed {args.seed})"
+        )
     elif args.set == "robust":
         from envs.generate.svrp import svrp_instances
 
@@ -634,7 +645,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = run_all(instances, configs, args.workers)
     write_csv(out / "results.csv", rows)
     md = table(rows, ref, buckets=args.set == "x")
-    if args.set in ("variants", "solomon", "hfvrp", "profiled"):
+    if args.set in ("variants", "solomon", "hfvrp", "profiled", "homberger"):
         names = {i.name: "best known" if i.best_known else reference_key(i, args.reference_time) for i in instances}
         md = variant_table(rows, ref, names) + "\n\n" + md
     ref_name = "best known" if args.set in ("x", "solomon", "hfvrp") else f"PyVRP {args.reference_time:g} CPU-s"
