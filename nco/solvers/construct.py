@@ -101,6 +101,7 @@ def build(
     max_seconds: float | None = None,
     greedy_seconds: float | None = None,
     threads: int | None = None,
+    by_sectors: bool | None = None,
 ) -> Construction:
     """Construct routes with the policy.
 
@@ -116,6 +117,7 @@ def build(
     is cut to the rollouts that fit (never more than num_starts x num_augment);
     a pass that runs past the cap is dropped and what finished is kept.
     The Construction's seconds, rollouts and num_starts say what really ran.
+    by_sectors: decode by sectors (nco/solvers/sectors.py) where the instance allows it; None: where it pays.
     """
     require_features(instance, SUPPORTED, "nco")
     alone = unservable_clients(instance)
@@ -125,7 +127,8 @@ def build(
     policy, info = cached_policy(checkpoint)
     bias = distance_bias(info)
     roll = partial(policy, distance_bias=bias)  # every rollout decodes with the checkpoint's settings
-    if sectors.pays(instance):  # big instances: parts of the training size, decoded as one batch
+    split = sectors.pays(instance) if by_sectors is None else by_sectors and sectors.can_split(instance)
+    if split:  # big instances: parts of the training size, decoded as one batch
         args = (num_starts, num_augment, decode, keep, max_seconds, greedy_seconds, threads)
         return _build_by_sectors(instance, policy, roll, checkpoint, info, *args)
     started = time.perf_counter()
@@ -202,7 +205,7 @@ def _build_by_sectors(
     def whole(_data, **decoding):  # one plan of the whole, from each sector's best rollout
         return sectors.rollout(instance, roll, need_coords, **decoding)
 
-    starts = min(num_starts, sectors.SECTOR_CLIENTS) if num_starts else None
+    starts = min(num_starts, min(map(len, sectors.sectors(instance)))) if num_starts else None
     with torch_threads(threads), torch.inference_mode():
         if max_seconds is None:
             tours = [whole(None, num_starts=starts, num_augment=num_augment, decode=decode)]
