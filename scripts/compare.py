@@ -2,8 +2,9 @@
 
     # 128 uniform CVRP100 instances (fixed seed); gap to PyVRP run for 10 s per instance
     python scripts/compare.py uniform --count 128 --size 100 --time-limit 5 --reference-time 10
-    # the X instances shipped in data/x, gap to best known, by size bucket
+    # the X instances shipped in data/x, gap to best known, by size bucket (or only the 600-1000-client ones)
     python scripts/compare.py x --folder data/x --time-limit 5
+    python scripts/compare.py x --min-clients 600 --solvers policy-greedy,policy,hybrid@5,pyvrp@5,ortools@5
     # asymmetric CVRP100 on Monaco's roads, from the dataset's held-out locations; planar vs matrix-aware policy
     python scripts/compare.py road --count 64 --workers 2 --solvers \
         policy-greedy:nco/checkpoints/cvrp100.pt,policy:nco/checkpoints/cvrp100.pt,policy-greedy,policy,hybrid@1,hybrid@5,ortools@5,pyvrp@1,pyvrp@5
@@ -359,7 +360,7 @@ GENERATED = {"count", "size", "seed", "reference_time", "reference_only"}
 FOLDER = {"count", "folder", "reference_only"}  # shipped instances: the reference is their best known
 SET_OPTIONS = {
     "uniform": GENERATED,
-    "x": FOLDER,
+    "x": FOLDER | {"min_clients"},
     "road": GENERATED | {"dataset"},
     "roadtw": GENERATED | {"dataset"},
     "variants": GENERATED | {"variants"},
@@ -526,6 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=2026, help="generated sets: seed of the instances")
     ap.add_argument("--folder", default=None, help="x, solomon, hfvrp: the folder of .vrp files (default data/SET)")
     ap.add_argument(
+        "--min-clients", type=positive_int, default=None, help="x: only instances of this many clients or more"
+    )
+    ap.add_argument(
         "--time-limit",
         type=seconds,
         default=5.0,
@@ -624,8 +628,10 @@ def main(argv: list[str] | None = None) -> None:
         from envs.io.load import load_instance
 
         files = sorted(folder_of(args).glob("*.vrp"))
-        instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)[:limit]
-        title = f"{len(instances)} X instances ({folder_of(args)})"
+        instances = sorted((load_instance(f) for f in files), key=lambda i: i.num_clients)
+        instances = [i for i in instances if i.num_clients >= (args.min_clients or 0)][:limit]
+        least = f", {args.min_clients}+ clients" if args.min_clients else ""
+        title = f"{len(instances)} X instances ({folder_of(args)}{least})"
     out = Path(args.out or f"runs/bench/{args.set}")
     out.mkdir(parents=True, exist_ok=True)
 
