@@ -4,6 +4,7 @@ at equal budgets.
     python scripts/bench_size.py                                        # 1000, 5000, 10000 clients at 5 s
     python scripts/bench_size.py --sizes 1000,2000,5000,10000 --budgets 10,60 --load 1
     python scripts/bench_size.py --sizes 2000 --budgets 10 --solvers hybrid,pyvrp --layout uniform
+    python scripts/bench_size.py --dataset monaco_3000.npz --sizes 2999 --budgets 10   # on Monaco's roads
 
 Each run is a fresh `python -m nco solve` process on one core (the first allowed one; `--load K` runs K
 busy-looping processes beside it, to measure a busy machine) on a seeded instance (X-like or uniform layout,
@@ -31,16 +32,24 @@ from cpu_load import cpu_load, load_average  # scripts/ is on the path of a scri
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def instance_file(n: int, folder: Path, layout: str = "xlike") -> Path:
+def instance_file(n: int, folder: Path, layout: str = "xlike", dataset: str | None = None) -> Path:
     """The seeded instance of n clients, generated once in a child process: a big parent would inflate every
-    later child's ru_maxrss, which counts the memory it was forked with."""
-    path = folder / f"{layout}-{n}-s1.json"
+    later child's ru_maxrss, which counts the memory it was forked with. With `dataset` (a city dataset, see
+    scripts/build_city_dataset.py), n of its locations on its road matrices instead."""
+    name = Path(dataset).stem if dataset else layout
+    path = folder / f"{name}-{n}-s1.json"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
+        make = (
+            f"sample_instance(load_city_dataset({str(dataset)!r}), {n}, 'all', 1)"
+            if dataset
+            else f"{layout}_instance({n}, seed=1)"
+        )
         code = (
             "from envs.generate.cvrp import uniform_instance, xlike_instance;"
+            " from envs.roads.city_dataset import load_city_dataset, sample_instance;"
             " from envs.io.json_format import save_instance_json;"
-            f" save_instance_json({layout}_instance({n}, seed=1), {str(path)!r})"
+            f" save_instance_json({make}, {str(path)!r})"
         )
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     return path
@@ -121,6 +130,7 @@ def main() -> int:
     p.add_argument("--solvers", default="policy-greedy,hybrid,pyvrp,ortools")
     p.add_argument("--budgets", "--time-limit", default="5", help="seconds, comma-separated")
     p.add_argument("--layout", choices=("xlike", "uniform"), default="xlike")
+    p.add_argument("--dataset", help="a city dataset (.npz): its locations on its road matrices, not --layout")
     p.add_argument("--load", type=int, default=0, help="busy-looping processes beside each run")
     p.add_argument("--folder", default="/tmp/nco-bench-size", help="where the generated instances are kept")
     args = p.parse_args()
@@ -128,14 +138,14 @@ def main() -> int:
     budgets = [float(b) for b in args.budgets.split(",")]
     core = sorted(os.sched_getaffinity(0))[0]
     print(
-        f"{args.layout} instances, seed 1; budgets {', '.join(f'{b:g}' for b in budgets)} s; one core per run"
+        f"{args.dataset or args.layout} instances, seed 1; budgets {', '.join(f'{b:g}' for b in budgets)} s; one core per run"
         f" (of {os.cpu_count()}); {args.load} busy processes beside it; wall = the whole command (imports and"
         " loading too)"
     )
     lines = []
     with cpu_load(args.load):
         for n in sizes:
-            path = instance_file(n, Path(args.folder), args.layout)
+            path = instance_file(n, Path(args.folder), args.layout, args.dataset)
             runs = []
             for solver in args.solvers.split(","):
                 for budget in [0.0] if solver.startswith("policy") else budgets:

@@ -513,3 +513,24 @@ def test_xlike_instance_valid_and_reproducible(n, seed, depot, customers, demand
     np.testing.assert_array_equal(inst.coords, again.coords)
     np.testing.assert_array_equal(inst.demand, again.demand)
     assert again.fleet[0].capacity == inst.fleet[0].capacity
+
+
+@pytest.mark.parametrize("bad", [True, "3", None, -1, float("nan"), 1e300, [1]])
+def test_a_matrix_entry_the_fast_check_refuses_is_named_by_the_schema(tmp_path, bad):
+    from envs.io.json_format import _plain_matrix
+
+    rows = np.ones((4, 4)).tolist()
+    rows[1][2] = bad
+    assert not _plain_matrix(rows)
+    msg = _mutated(tmp_path, lambda d: d.update(distance_matrix=rows))
+    assert msg.startswith("city.json: distance_matrix[1][2]"), msg
+
+
+def test_plain_matrices_load_as_they_are_written():
+    from envs.io.json_format import _plain_matrix
+
+    rng = np.random.default_rng(3)
+    dist = rng.random((30, 30)) * 1e4
+    assert _plain_matrix(dist.tolist()) and _plain_matrix([[0, 1], [2, 0]])
+    inst = Instance(distance=dist, duration=dist.T.copy(), demand=[0] + [1] * 29, fleet=[VehicleType(capacity=9)])
+    assert_same_instance(inst, instance_from_dict(json.loads(json.dumps(instance_to_dict(inst)))))
