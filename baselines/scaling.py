@@ -177,7 +177,8 @@ def integerize(instance: Instance, max_routes: int | None = None) -> IntegerData
     _fits(dist.max(axis=1).sum() * ds, inst, "a route's distance", largest_distance, ds)
 
     # Times, relative to the depot's opening.
-    same = np.array_equal(inst.duration, inst.distance)  # the usual CVRP: durations are the distances
+    # the usual CVRP: durations are the distances (one array, or an equal copy)
+    same = inst.duration is inst.distance or np.array_equal(inst.duration, inst.distance)
     dur = dist if same else inst.duration.copy()  # the same edits as dist's below: the diagonal, open returns
     np.fill_diagonal(dur, 0.0)
     if inst.open_routes:
