@@ -23,6 +23,8 @@
     python scripts/compare.py profiled --count 8 --size 100
     # Gehring-Homberger-style time windows (envs.generate.homberger): 2 per class, 1,000 clients, 250 vehicles
     python scripts/compare.py homberger --count 2 --size 1000 --solvers policy-greedy,hybrid@10,pyvrp@10,ortools@10
+    # ... with tight fleets: 90% of the vans the savings construction needs
+    python scripts/compare.py homberger --count 2 --size 1000 --fleet-share 0.9 --solvers policy-greedy,hybrid@10,pyvrp@10,ortools@10
     # the robust benchmark: SVRPBench-like cities with stochastic travel times, 50/100/200 clients; every
     # solver plans on expected travel times (or SPEC~Q: the Q quantile at peak congestion) and every solution
     # is replayed under --samples sampled travel times by the one Monte Carlo evaluator (envs.model.robust)
@@ -164,11 +166,17 @@ def _reference_run(instance: Instance, seconds: float) -> dict:
     """PyVRP for `seconds` CPU seconds; OR-Tools (guided local search, wall seconds on one core) where PyVRP
     cannot model the instance."""
     from baselines import ortools_solver, pyvrp_solver
+    from envs.errors import NoSolutionFound
 
-    if pyvrp_solver.cannot_model(instance) is None:
-        solution = pyvrp_solver.solve(instance, time_limit=seconds, seed=1, cpu_time=True)
-    else:
-        solution = ortools_solver.solve(instance, time_limit=seconds, seed=1)
+    try:
+        if pyvrp_solver.cannot_model(instance) is None:
+            solution = pyvrp_solver.solve(instance, time_limit=seconds, seed=1, cpu_time=True)
+        else:
+            solution = ortools_solver.solve(instance, time_limit=seconds, seed=1)
+    except NoSolutionFound:  # no reference (a tight fleet): its gaps are NaN, the feasible counts still say it all
+        key = reference_key(instance, seconds)
+        return {"instance": instance.name, "n": instance.num_clients, "solver": key, "cost": math.nan,
+                "feasible": False, "seconds": seconds}  # fmt: skip
     report = check(instance, solution)
     if not report.feasible:
         raise SystemExit(f"reference {solution.solver} infeasible on {instance.name}: {report.violations[0]}")
@@ -367,7 +375,7 @@ SET_OPTIONS = {
     "solomon": FOLDER | {"keep_fleet"},
     "hfvrp": FOLDER,
     "profiled": GENERATED,
-    "homberger": GENERATED,
+    "homberger": GENERATED | {"fleet_share"},
     "robust": {"count", "seed", "sizes", "samples"},  # no reference: the solvers are compared with each other
 }
 COMMON = {"set", "solvers", "sample_seed", "workers", "out", "time_limit", "checkpoint", "starts"}
@@ -527,6 +535,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=2026, help="generated sets: seed of the instances")
     ap.add_argument("--folder", default=None, help="x, solomon, hfvrp: the folder of .vrp files (default data/SET)")
     ap.add_argument(
+        "--fleet-share",
+        type=float,
+        default=None,
+        help="homberger: vehicles = this share of the routes the savings construction needs (default: n/4)",
+    )
+    ap.add_argument(
         "--min-clients", type=positive_int, default=None, help="x: only instances of this many clients or more"
     )
     ap.add_argument(
@@ -603,9 +617,20 @@ def main(argv: list[str] | None = None) -> None:
         from envs.generate.homberger import homberger_set
 
         instances = homberger_set(args.size, args.count, args.seed)
+        fleet = f"a fleet of {max(1, args.size // 4)}"
+        if args.fleet_share is not None:  # tight fleets: fewer vans than the savings construction needs
+            from envs.model.check import check
+            from envs.model.savings import savings
+
+            def tight(inst):
+                count = max(1, int(args.fleet_share * check(inst, savings(inst)).num_routes))
+                return replace(inst, fleet=[replace(inst.fleet[0], count=count)])
+
+            instances = [tight(i) for i in instances]
+            fleet = f"{args.fleet_share:g} x the vans the savings construction needs"
         title = (
             f"{args.count} Gehring-Homberger-style time-window instances per class (R1 C1 RC1 R2 C2 RC2),"
-            f" {args.size} clients, a fleet of {max(1, args.size // 4)} (seed {args.seed})"
+            f" {args.size} clients, {fleet} (seed {args.seed})"
         )
     elif args.set == "robust":
         from envs.generate.svrp import svrp_instances
