@@ -168,16 +168,7 @@ def build(
                 break
         types = dyn.route_types(data, pool)
     elapsed = time.perf_counter() - started
-    meta = {
-        "checkpoint": str(checkpoint),
-        "rollouts": int(tours.shape[0]),
-        "seconds": round(elapsed, 4),
-        "num_starts": starts or 0,
-        "num_augment": num_augment,
-        "decode": decode,
-        **({"distance_bias": bias} if bias else {}),
-        "trained_on": info.get("trained_on"),
-    }
+    meta = _meta(checkpoint, info, int(tours.shape[0]), elapsed, starts, num_augment, decode)
     best = Solution.from_giant_tour(pool[0], "nco", types=types[0], timings={"construct": elapsed}, meta=meta)
     plans = tuple(Solution.from_giant_tour(t, "nco", types=k) for t, k in zip(pool, types))  # bare, to seed a search
     return Construction(best, plans, str(checkpoint), int(tours.shape[0]), elapsed, starts or 0, num_augment)
@@ -200,13 +191,14 @@ def _build_by_sectors(
     """build() on a big instance, by sectors (nco/solvers/sectors.py): the same greedy floor, probe and
     multi-start pass, each a rollout of every sector at once that keeps each sector's best."""
     started = time.perf_counter()
-    need_coords = not policy.cfg.matrix
-
-    def whole(_data, **decoding):  # one plan of the whole, from each sector's best rollout
-        return sectors.rollout(instance, roll, need_coords, **decoding)
-
-    starts = min(num_starts, min(map(len, sectors.sectors(instance)))) if num_starts else None
     with torch_threads(threads), torch.inference_mode():
+        groups = sectors.batches(instance, need_coords=not policy.cfg.matrix)  # once, for every pass
+
+        def whole(_data, **decoding):  # one plan of the whole, from each sector's best rollout
+            return sectors.rollout(groups, roll, **decoding)
+
+        smallest = min(len(nodes) - 1 for _, batch, _ in groups for nodes in batch)
+        starts = min(num_starts, smallest) if num_starts else None
         if max_seconds is None:
             tours = [whole(None, num_starts=starts, num_augment=num_augment, decode=decode)]
         else:
@@ -222,18 +214,25 @@ def _build_by_sectors(
         {tuple(t): Solution.from_giant_tour(t, "nco") for t in tours}.values(), key=lambda p: check(instance, p).cost
     )[: max(1, keep)]
     elapsed = time.perf_counter() - started
-    meta = {
+    meta = _meta(checkpoint, info, len(tours), elapsed, starts, num_augment, decode)
+    meta["sectors"] = sum(len(ids) for ids, _, _ in groups)
+    best = replace(plans[0], timings={"construct": elapsed}, meta=meta)
+    return Construction(best, tuple(plans), str(checkpoint), len(tours), elapsed, starts or 0, num_augment)
+
+
+def _meta(checkpoint, info: dict, rollouts: int, elapsed: float, starts, num_augment: int, decode: str) -> dict:
+    """What a construction records of how it was made (either decoder)."""
+    bias = distance_bias(info)
+    return {
         "checkpoint": str(checkpoint),
-        "rollouts": len(tours),
+        "rollouts": rollouts,
         "seconds": round(elapsed, 4),
         "num_starts": starts or 0,
         "num_augment": num_augment,
         "decode": decode,
-        "sectors": len(sectors.sectors(instance)),
+        **({"distance_bias": bias} if bias else {}),
         "trained_on": info.get("trained_on"),
     }
-    best = replace(plans[0], timings={"construct": elapsed}, meta=meta)
-    return Construction(best, tuple(plans), str(checkpoint), len(tours), elapsed, starts or 0, num_augment)
 
 
 def distance_bias(info: dict) -> float:

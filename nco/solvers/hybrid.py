@@ -139,7 +139,7 @@ def _improve_by_parts(instance, plan, started, deadline, construct_s, seed, meta
     routes, trace, searched, improved = by_parts.improve(instance, plan, deadline, seed=seed)
     elapsed = time.perf_counter() - started
     curve = [(round(construct_s, 4), trace[0][1])] + [(round(t - started, 4), c) for t, c in trace[1:]]
-    note = f"improved by parts of about {by_parts.PART_CLIENTS} clients: {improved} of {searched} parts gained"
+    note = f"improved by parts (from about {by_parts.PART_CLIENTS} clients each): {improved} of {searched} parts gained"
     return Solution(
         routes=routes,
         solver="nco",
@@ -179,9 +179,10 @@ def seed_pool(
     )
     policy_end = started + policy_seconds(time_limit, policy_share)
     greedy_end = genetic.construction_deadline(started, time_limit, GREEDY_SHARE)
-    expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
     if sectors.pays(instance):  # one batched rollout of ~100 steps: ~0.1 ms per client (0.55 s at 5,000)
         expected = SECTOR_S_PER_CLIENT * instance.num_clients
+    else:
+        expected = GREEDY_PER_SAVINGS * floor.timings["construct"] if floor is not None else 0.0
     if time.perf_counter() >= greedy_end:
         notes.append(
             f"policy not used: no time left for its greedy rollout after {time.perf_counter() - started:.2f} s"

@@ -67,25 +67,34 @@ def can_split(instance: Instance) -> bool:
     )
 
 
-def rollout(instance: Instance, roll, need_coords: bool, size: int | None = None, **decoding) -> list[int]:
-    """One plan of the whole as a giant tour (node indices, 0 between routes): each sector's best rollout under
-    `roll` (the policy with its settings, called with `decoding`), the sectors of one size in one batch."""
+def batches(instance: Instance, need_coords: bool, size: int | None = None) -> list[tuple[list[int], list, dict]]:
+    """The sectors as the policy's input, built once for every pass over them: per sector size, (the sectors'
+    numbers, their nodes with the depot first, their tensors stacked into one batch)."""
     parts = sectors(instance, size)
     fleet = [instance.fleet[0]]
-    best: dict[int, list[int]] = {}
+    out = []
     for m in sorted({len(p) for p in parts}):
         ids = [k for k, p in enumerate(parts) if len(p) == m]
         nodes = [np.concatenate([[0], parts[k]]) for k in ids]
-        batches = [
+        tensors = [
             instance_tensors(sub_instance(instance, v, fleet, instance.name), need_coords=need_coords) for v in nodes
         ]
-        data = {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+        out.append((ids, nodes, {key: torch.cat([t[key] for t in tensors]) for key in tensors[0]}))
+    return out
+
+
+def rollout(groups: list[tuple[list[int], list, dict]], roll, **decoding) -> list[int]:
+    """One plan of the whole as a giant tour (node indices, 0 between routes, the sectors in angular order):
+    each sector's best rollout under `roll` (the policy with its settings, called with `decoding`) on the
+    `batches`, one batch per sector size."""
+    best: dict[int, list[int]] = {}
+    for ids, nodes, data in groups:
         run = roll(data, **decoding)
         costs = dyn.tour_cost(data["dist"], run.actions, data.get("open_route"))  # (B, R)
         pick = costs.argmin(-1)
         for j, k in enumerate(ids):
             best[k] = [int(nodes[j][a]) for a in run.actions[j, pick[j]].tolist()]  # the depot stays 0
     tour: list[int] = []
-    for k in range(len(parts)):
+    for k in sorted(best):
         tour += [0, *best[k]]
     return tour
