@@ -174,9 +174,14 @@ def _reference_run(instance: Instance, seconds: float) -> dict:
         else:
             solution = ortools_solver.solve(instance, time_limit=seconds, seed=1)
     except NoSolutionFound:  # no reference (a tight fleet): its gaps are NaN, the feasible counts still say it all
-        key = reference_key(instance, seconds)
-        return {"instance": instance.name, "n": instance.num_clients, "solver": key, "cost": math.nan,
-                "feasible": False, "seconds": seconds}  # fmt: skip
+        return {
+            "instance": instance.name,
+            "n": instance.num_clients,
+            "solver": reference_key(instance, seconds),
+            "cost": math.nan,
+            "feasible": False,
+            "seconds": seconds,
+        }
     report = check(instance, solution)
     if not report.feasible:
         raise SystemExit(f"reference {solution.solver} infeasible on {instance.name}: {report.violations[0]}")
