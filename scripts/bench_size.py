@@ -2,7 +2,7 @@
 at equal budgets.
 
     python scripts/bench_size.py                                        # 1000, 5000, 10000 clients at 5 s
-    python scripts/bench_size.py --sizes 1000,2000,5000,10000 --budgets 10,60 --load 1
+    python scripts/bench_size.py --sizes 1000,2000,5000,10000 --budgets 10,60 --load 0,1   # idle, then busy
     python scripts/bench_size.py --sizes 2000 --budgets 10 --solvers hybrid,pyvrp --layout uniform
     python scripts/bench_size.py --dataset monaco_3000.npz --sizes 2999 --budgets 10   # on Monaco's roads
 
@@ -10,8 +10,9 @@ Each run is a fresh `python -m nco solve` process on one core (the first allowed
 busy-looping processes beside it, to measure a busy machine) on a seeded instance (X-like or uniform layout,
 seed 1; written once to --folder), so the wall time holds everything a user waits for: imports, loading and
 the matrices, the solve, the check. Peak memory is the process's maximum resident set (wait4's ru_maxrss).
-The policy alone (policy-greedy: one greedy rollout; policy: multi-start and augmentation) runs once per size
-(it has no budget). The gap is to the best cost any run found on that
+`--load 0,1` runs the whole grid idle and then busy, in one run, one table. The policy alone
+(policy-greedy: one greedy rollout; policy: multi-start and augmentation) runs once per size and load (it
+has no budget). The gap is to the best cost any run found on that
 instance. Where PyVRP ran for a longer budget, `pyvrp matches` is when its anytime curve first reached the
 hybrid's result at each budget (or that it never did): the budget PyVRP alone needs to match the hybrid.
 """
@@ -88,15 +89,17 @@ def run(path: Path, solver: str, budget: float, core: int | None = None) -> dict
     }
 
 
-def matches(runs: list[dict]) -> dict[float, str]:
-    """For each budget of the hybrid, when the longest PyVRP run's anytime curve first reached its cost."""
-    pyvrp = max((r for r in runs if r["solver"] == "pyvrp" and r["trace"]), key=lambda r: r["budget"], default=None)
+def matches(runs: list[dict]) -> dict[tuple[int, float], str]:
+    """For each (load, budget) of the hybrid, when the longest PyVRP run under the same load first reached its
+    cost on its anytime curve."""
     out = {}
     for r in runs:
-        if r["solver"] not in ("hybrid", "nco") or r["cost"] is None or pyvrp is None:
+        same = [p for p in runs if p["solver"] == "pyvrp" and p["trace"] and p["load"] == r["load"]]
+        if r["solver"] not in ("hybrid", "nco") or r["cost"] is None or not same:
             continue
+        pyvrp = max(same, key=lambda p: p["budget"])
         when = next((t for t, c in pyvrp["trace"] if c <= r["cost"] * (1 + 1e-9)), None)
-        out[r["budget"]] = (
+        out[r["load"], r["budget"]] = (
             f"pyvrp reaches it at {when:.1f} s"
             if when is not None
             else f"pyvrp does not reach it in {pyvrp['budget']:g} s"
@@ -115,10 +118,10 @@ def table(n: int, runs: list[dict]) -> list[str]:
         solve = f"{r['solve']:.1f}" if r["solve"] is not None else "-"
         budget = "-" if r["solver"].startswith("policy") else f"{r['budget']:g}"
         note = r["note"][:140].replace("|", "\\|")
-        if r["solver"] in ("hybrid", "nco") and r["budget"] in match:
-            note = "; ".join(filter(None, [match[r["budget"]], note]))
+        if r["solver"] in ("hybrid", "nco") and (r["load"], r["budget"]) in match:
+            note = "; ".join(filter(None, [match[r["load"], r["budget"]], note]))
         rows.append(
-            f"| {n} | {r['solver']} | {budget} | {r['wall']:.1f} | {solve} | {r['peak_mb']:.0f} | {cost} | {gap} |"
+            f"| {n} | {r['load']} | {r['solver']} | {budget} | {r['wall']:.1f} | {solve} | {r['peak_mb']:.0f} | {cost} | {gap} |"
             f" {r['routes'] or '-'} | {r['state']} | {note} |"
         )
     return rows
@@ -131,32 +134,36 @@ def main() -> int:
     p.add_argument("--budgets", "--time-limit", default="5", help="seconds, comma-separated")
     p.add_argument("--layout", choices=("xlike", "uniform"), default="xlike")
     p.add_argument("--dataset", help="a city dataset (.npz): its locations on its road matrices, not --layout")
-    p.add_argument("--load", type=int, default=0, help="busy-looping processes beside each run")
+    p.add_argument("--load", default="0", help="busy-looping processes beside each run; several (0,1): side by side")
     p.add_argument("--folder", default="/tmp/nco-bench-size", help="where the generated instances are kept")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     budgets = [float(b) for b in args.budgets.split(",")]
+    loads = [int(k) for k in args.load.split(",")]
     core = sorted(os.sched_getaffinity(0))[0]
     print(
         f"{args.dataset or args.layout} instances, seed 1; budgets {', '.join(f'{b:g}' for b in budgets)} s; one core per run"
-        f" (of {os.cpu_count()}); {args.load} busy processes beside it; wall = the whole command (imports and"
-        " loading too)"
+        f" (of {os.cpu_count()}); {' then '.join(map(str, loads))} busy processes beside it; wall = the whole command"
+        " (imports and loading too)"
     )
-    lines = []
-    with cpu_load(args.load):
-        for n in sizes:
-            path = instance_file(n, Path(args.folder), args.layout, args.dataset)
-            runs = []
-            for solver in args.solvers.split(","):
-                for budget in [0.0] if solver.startswith("policy") else budgets:
-                    runs.append(run(path, solver, budget, core))
-                    r = runs[-1]
-                    print(f"  {n} {solver} {budget:g} s: {r['cost']} in {r['wall']:.1f} s", file=sys.stderr, flush=True)
-            lines += table(n, runs)
-        print(load_average())
-    print("| clients | solver | budget s | wall s | solve s | peak MB | cost | gap | routes | result | note |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    print("\n".join(lines))
+    runs: dict[int, list[dict]] = {n: [] for n in sizes}
+    for load in loads:
+        with cpu_load(load):
+            for n in sizes:
+                path = instance_file(n, Path(args.folder), args.layout, args.dataset)
+                for solver in args.solvers.split(","):
+                    for budget in [0.0] if solver.startswith("policy") else budgets:
+                        runs[n].append({**run(path, solver, budget, core), "load": load})
+                        r = runs[n][-1]
+                        print(
+                            f"  load {load}: {n} {solver} {budget:g} s: {r['cost']} in {r['wall']:.1f} s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+            print(f"{load} busy: {load_average()}")
+    print("| clients | busy | solver | budget s | wall s | solve s | peak MB | cost | gap | routes | result | note |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("\n".join(line for n in sizes for line in table(n, runs[n])))
     return 0
 
 
